@@ -44,6 +44,13 @@ pub trait Vm: Send + Sync {
 
     /// Checks that the backend can work (its daemon answers, for instance).
     async fn health_check(&self) -> Result<()>;
+
+    /// The last lines the chaincode printed (most recent last), for error messages such as a
+    /// startup timeout. Backends that keep no output return nothing.
+    async fn recent_output(&self, ccid: &Ccid) -> Vec<String> {
+        let _ = ccid;
+        Vec::new()
+    }
 }
 
 /// Where an installed chaincode's code lives on the peer's file system.

@@ -1,0 +1,332 @@
+//! ChaincodeSupport: launch chaincodes, execute transactions on them, serve their streams.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Weak};
+
+use prost::Message;
+use proto::protos::{ChaincodeEvent, ChaincodeInput, ChaincodeMessage, Response, SignedProposal};
+use proto::stream::ChaincodeStream;
+use proto::MessageType;
+use vm_api::{ChaincodeStreamHandler, StreamOrigin, VmContext};
+
+use crate::chaincode_identity::{ClientCertIssuer, RegistrationCheck};
+use crate::ledger::{HistoryQueryExecutor, LedgerProvider, TxSimulator};
+use crate::runtime_launcher::RuntimeLauncher;
+use crate::tx_context::StateAccess;
+use crate::vm_controller::VmFactory;
+use crate::{
+    ChaincodeDefinition, ChaincodeDefinitions, ContainerRuntime, DefinitionMap, Error,
+    HandlerRegistry, Result, SupportConfig, VmController,
+};
+
+/// What a transaction brings to a chaincode.
+#[derive(Clone, Default)]
+pub struct TxParams {
+    /// The transaction id.
+    pub tx_id: String,
+    /// The channel.
+    pub channel_id: String,
+    /// The client's signed proposal; shims read the creator, timestamp and transient map
+    /// from it.
+    pub signed_proposal: Option<SignedProposal>,
+    /// Where the transaction reads and writes state; without one, state requests fail.
+    pub simulator: Option<Arc<dyn TxSimulator>>,
+    /// Where history queries go; without one, they fail.
+    pub history: Option<Arc<dyn HistoryQueryExecutor>>,
+}
+
+impl std::fmt::Debug for TxParams {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TxParams")
+            .field("tx_id", &self.tx_id)
+            .field("channel_id", &self.channel_id)
+            .field("signed_proposal", &self.signed_proposal.is_some())
+            .field("simulator", &self.simulator.is_some())
+            .field("history", &self.history.is_some())
+            .finish()
+    }
+}
+
+/// What a chaincode returned for a transaction.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ExecuteResult {
+    /// The chaincode's response; status 400 or more is the chaincode's own error.
+    pub response: Response,
+    /// The event the chaincode set, if any.
+    pub event: Option<ChaincodeEvent>,
+}
+
+pub(crate) struct SupportInner {
+    pub config: Arc<SupportConfig>,
+    pub registry: Arc<HandlerRegistry>,
+    pub launcher: Arc<RuntimeLauncher>,
+    pub definitions: Arc<dyn ChaincodeDefinitions>,
+    pub ledgers: Option<Arc<dyn LedgerProvider>>,
+    pub registration_check: Option<Arc<dyn RegistrationCheck>>,
+}
+
+impl SupportInner {
+    /// Launches `def` if needed and runs one INIT or TRANSACTION on it.
+    pub(crate) async fn execute_with_state(
+        &self,
+        params: &TxParams,
+        def: &ChaincodeDefinition,
+        input: ChaincodeInput,
+        is_init: bool,
+        state: StateAccess,
+    ) -> Result<ChaincodeMessage> {
+        let handler = self.launcher.launch(def).await?;
+        let kind = if is_init { MessageType::Init } else { MessageType::Transaction };
+        let msg = ChaincodeMessage {
+            proposal: params.signed_proposal.clone(),
+            ..ChaincodeMessage::with_payload(
+                kind,
+                params.channel_id.clone(),
+                params.tx_id.clone(),
+                input.encode_to_vec(),
+            )
+        };
+        handler
+            .execute(params, def.namespace(), state, msg, self.config.execute_timeout)
+            .await
+    }
+}
+
+/// Launches chaincodes, runs transactions on them and serves their streams (Fabric's
+/// `ChaincodeSupport`). Cheap to clone.
+///
+/// Build one with [`ChaincodeSupport::builder`].
+#[derive(Clone)]
+pub struct ChaincodeSupport {
+    inner: Arc<SupportInner>,
+}
+
+impl std::fmt::Debug for ChaincodeSupport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ChaincodeSupport")
+            .field("registry", &self.inner.registry)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ChaincodeSupport {
+    /// Starts building a chaincode support with `config`.
+    pub fn builder(config: SupportConfig) -> ChaincodeSupportBuilder {
+        ChaincodeSupportBuilder {
+            config,
+            definitions: None,
+            ledgers: None,
+            factories: HashMap::new(),
+            cert_issuer: None,
+            registration_check: None,
+        }
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &SupportConfig {
+        &self.inner.config
+    }
+
+    /// The handler registry.
+    pub fn registry(&self) -> &HandlerRegistry {
+        &self.inner.registry
+    }
+
+    /// The VM controller.
+    pub fn controller(&self) -> &Arc<VmController> {
+        self.inner.launcher.runtime().controller()
+    }
+
+    /// The container runtime.
+    pub fn runtime(&self) -> &Arc<ContainerRuntime> {
+        self.inner.launcher.runtime()
+    }
+
+    /// The chaincode definitions.
+    pub fn definitions(&self) -> &Arc<dyn ChaincodeDefinitions> {
+        &self.inner.definitions
+    }
+
+    /// Launches `def`'s chaincode unless it is registered already, and waits until it is
+    /// ready. Concurrent launches of one chaincode share one launch.
+    pub async fn launch(&self, def: &ChaincodeDefinition) -> Result<()> {
+        self.inner.launcher.launch(def).await.map(|_| ())
+    }
+
+    /// Runs a transaction (Invoke) on chaincode `name` of `params.channel_id`, launching it
+    /// if needed.
+    pub async fn execute(&self, params: &TxParams, name: &str, input: ChaincodeInput) -> Result<ExecuteResult> {
+        let def = self.inner.definitions.definition(&params.channel_id, name)?;
+        self.execute_definition(params, &def, input, false).await
+    }
+
+    /// Runs a chaincode's Init on chaincode `name` of `params.channel_id`.
+    pub async fn init(&self, params: &TxParams, name: &str, input: ChaincodeInput) -> Result<ExecuteResult> {
+        let def = self.inner.definitions.definition(&params.channel_id, name)?;
+        self.execute_definition(params, &def, input, true).await
+    }
+
+    /// Runs INIT (`is_init`) or TRANSACTION on `def`'s chaincode.
+    ///
+    /// A chaincode that answers ERROR (a failed Init, a panic) gives [`Error::Chaincode`]; an
+    /// Invoke that returns an error status comes back as a response with that status.
+    pub async fn execute_definition(
+        &self,
+        params: &TxParams,
+        def: &ChaincodeDefinition,
+        input: ChaincodeInput,
+        is_init: bool,
+    ) -> Result<ExecuteResult> {
+        let state = match &params.simulator {
+            Some(sim) => StateAccess::Simulator(Arc::clone(sim)),
+            None => StateAccess::None,
+        };
+        let reply = self
+            .inner
+            .execute_with_state(params, def, input, is_init, state)
+            .await?;
+        match reply.kind() {
+            Some(MessageType::Completed) => Ok(ExecuteResult {
+                response: Response::decode(reply.payload)
+                    .map_err(|e| Error::decode("the chaincode's Response", e))?,
+                event: reply.chaincode_event,
+            }),
+            Some(MessageType::Error) => Err(Error::Chaincode {
+                ccid: def.ccid.registered_name(),
+                txid: params.tx_id.clone(),
+                message: reply.payload_text(),
+            }),
+            _ => Err(Error::Protocol(format!(
+                "chaincode {} answered transaction {} with {}",
+                def.ccid,
+                params.tx_id,
+                reply.kind_name()
+            ))),
+        }
+    }
+
+    /// Stops `def`'s chaincode.
+    pub async fn stop(&self, def: &ChaincodeDefinition) -> Result<()> {
+        self.inner.launcher.stop(def).await
+    }
+
+    /// Stops every chaincode this peer launched.
+    pub async fn shutdown(&self) {
+        self.inner.launcher.stop_all().await;
+    }
+
+    /// Serves one chaincode stream until it ends.
+    pub async fn handle_chaincode_stream(&self, stream: ChaincodeStream, origin: StreamOrigin) {
+        crate::handler::handle_stream(&self.inner, stream, origin).await;
+    }
+
+    /// A stream handler for backends and servers, which does not keep the support alive.
+    pub fn stream_handler(&self) -> Arc<dyn ChaincodeStreamHandler> {
+        Arc::new(WeakStreamHandler(Arc::downgrade(&self.inner)))
+    }
+}
+
+/// Hands streams to the support while it exists; backends hold this, so that the support
+/// (which owns the backends) is not kept alive by them.
+struct WeakStreamHandler(Weak<SupportInner>);
+
+#[async_trait::async_trait]
+impl ChaincodeStreamHandler for WeakStreamHandler {
+    async fn handle_chaincode_stream(&self, stream: ChaincodeStream, origin: StreamOrigin) {
+        match self.0.upgrade() {
+            Some(inner) => crate::handler::handle_stream(&inner, stream, origin).await,
+            None => tracing::warn!("chaincode stream arrived after the peer shut down"),
+        }
+    }
+}
+
+/// Builds a [`ChaincodeSupport`].
+pub struct ChaincodeSupportBuilder {
+    config: SupportConfig,
+    definitions: Option<Arc<dyn ChaincodeDefinitions>>,
+    ledgers: Option<Arc<dyn LedgerProvider>>,
+    factories: HashMap<String, VmFactory>,
+    cert_issuer: Option<Arc<dyn ClientCertIssuer>>,
+    registration_check: Option<Arc<dyn RegistrationCheck>>,
+}
+
+impl std::fmt::Debug for ChaincodeSupportBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ChaincodeSupportBuilder")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ChaincodeSupportBuilder {
+    /// Where chaincodes are looked up (default: an empty [`DefinitionMap`]).
+    pub fn definitions(mut self, definitions: Arc<dyn ChaincodeDefinitions>) -> Self {
+        self.definitions = Some(definitions);
+        self
+    }
+
+    /// The channels' ledgers, for calls between chaincodes on different channels.
+    pub fn ledgers(mut self, ledgers: Arc<dyn LedgerProvider>) -> Self {
+        self.ledgers = Some(ledgers);
+        self
+    }
+
+    /// Serves `container_type` with the backend `factory` makes, instead of the provider
+    /// registered with `inventory` (if any).
+    pub fn vm(
+        mut self,
+        container_type: impl Into<String>,
+        factory: impl Fn(&VmContext) -> vm_api::Result<Arc<dyn vm_api::Vm>> + Send + Sync + 'static,
+    ) -> Self {
+        self.factories.insert(container_type.into(), Arc::new(factory));
+        self
+    }
+
+    /// Issue a client certificate to every launched chaincode.
+    pub fn cert_issuer(mut self, issuer: Arc<dyn ClientCertIssuer>) -> Self {
+        self.cert_issuer = Some(issuer);
+        self
+    }
+
+    /// Check every registration (against the client certificate, for instance).
+    pub fn registration_check(mut self, check: Arc<dyn RegistrationCheck>) -> Self {
+        self.registration_check = Some(check);
+        self
+    }
+
+    /// Builds the support.
+    pub fn build(self) -> ChaincodeSupport {
+        let config = Arc::new(self.config);
+        let definitions = self
+            .definitions
+            .unwrap_or_else(|| Arc::new(DefinitionMap::new()));
+        let inner = Arc::new_cyclic(|weak: &Weak<SupportInner>| {
+            let context = VmContext {
+                peer_id: config.peer_id.clone(),
+                network_id: config.network_id.clone(),
+                settings: config.settings.clone(),
+                stream_handler: Some(Arc::new(WeakStreamHandler(weak.clone()))),
+            };
+            let controller = Arc::new(VmController::new(context, self.factories));
+            let runtime = Arc::new(ContainerRuntime::new(
+                Arc::clone(&config),
+                controller,
+                self.cert_issuer,
+            ));
+            let registry = Arc::new(HandlerRegistry::new(config.dev_mode));
+            SupportInner {
+                launcher: Arc::new(RuntimeLauncher::new(
+                    Arc::clone(&config),
+                    Arc::clone(&registry),
+                    runtime,
+                )),
+                config,
+                registry,
+                definitions,
+                ledgers: self.ledgers,
+                registration_check: self.registration_check,
+            }
+        });
+        ChaincodeSupport { inner }
+    }
+}

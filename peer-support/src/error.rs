@@ -1,0 +1,193 @@
+//! The error type of the peer's chaincode support.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use vm_api::Ccid;
+
+/// Result of chaincode support operations.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// What can go wrong launching, running or talking to a chaincode.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A backend failed (unknown container type, exit, build failure, …).
+    #[error(transparent)]
+    Vm(#[from] vm_api::Error),
+    /// No chaincode of that name is defined on the channel.
+    #[error("chaincode {name} is not defined on channel {channel:?}")]
+    UnknownChaincode {
+        /// The name asked for.
+        name: String,
+        /// The channel.
+        channel: String,
+    },
+    /// A call named a version other than the defined one.
+    #[error("chaincode {name} is at version {defined}, not {requested}")]
+    WrongVersion {
+        /// The chaincode.
+        name: String,
+        /// The version asked for.
+        requested: String,
+        /// The defined version.
+        defined: String,
+    },
+    /// Launching the chaincode failed; every launch that waited for it sees this.
+    #[error("could not launch chaincode {ccid}")]
+    Launch {
+        /// The chaincode.
+        ccid: Ccid,
+        /// Why.
+        #[source]
+        cause: Arc<Error>,
+    },
+    /// The chaincode did not register within the startup timeout.
+    #[error("chaincode {ccid} did not register within {timeout:?}{}", tail(output))]
+    StartupTimeout {
+        /// The chaincode.
+        ccid: Ccid,
+        /// The startup timeout.
+        timeout: Duration,
+        /// The last lines the chaincode printed.
+        output: Vec<String>,
+    },
+    /// The peer refused a chaincode's registration.
+    #[error("registration of chaincode {name} refused: {reason}")]
+    RegistrationRefused {
+        /// The name the chaincode registered with.
+        name: String,
+        /// Why.
+        reason: String,
+    },
+    /// In dev mode the peer launches nothing, and this chaincode has not registered.
+    #[error("chaincode {name} is not running; in dev mode start it yourself (CORE_CHAINCODE_ID_NAME={name})")]
+    NotRunningInDevMode {
+        /// The chaincode's registered name.
+        name: String,
+    },
+    /// The chaincode did not answer within the execute timeout.
+    #[error("timeout expired after {timeout:?} while executing transaction {txid} on chaincode {ccid}")]
+    ExecuteTimeout {
+        /// The chaincode.
+        ccid: String,
+        /// The transaction.
+        txid: String,
+        /// The execute timeout.
+        timeout: Duration,
+    },
+    /// The chaincode's stream ended while a transaction waited for it.
+    #[error("chaincode stream terminated: chaincode {ccid}{}", reason.as_deref().map(|r| format!(" ({r})")).unwrap_or_default())]
+    StreamTerminated {
+        /// The chaincode.
+        ccid: String,
+        /// Why the stream ended, when known.
+        reason: Option<String>,
+    },
+    /// The chaincode answered a transaction with ERROR.
+    #[error("transaction {txid} failed in chaincode {ccid}: {message}")]
+    Chaincode {
+        /// The chaincode.
+        ccid: String,
+        /// The transaction.
+        txid: String,
+        /// The chaincode's error text.
+        message: String,
+    },
+    /// A transaction with this id is already running on this chaincode.
+    #[error("transaction {txid} on channel {channel:?} is already running on chaincode {ccid}")]
+    DuplicateTransaction {
+        /// The chaincode.
+        ccid: String,
+        /// The channel.
+        channel: String,
+        /// The transaction.
+        txid: String,
+    },
+    /// The other side broke the protocol.
+    #[error("protocol error: {0}")]
+    Protocol(String),
+    /// A message or payload could not be decoded.
+    #[error("cannot decode {what}")]
+    Decode {
+        /// What was being decoded.
+        what: &'static str,
+        /// The decoding error.
+        #[source]
+        source: prost::DecodeError,
+    },
+    /// State access failed or is not allowed.
+    #[error("{0}")]
+    Ledger(String),
+    /// Another transaction changed what this one read; nothing was committed.
+    #[error("transaction {txid} conflicts with a newer commit on {key}; nothing was committed, retry it")]
+    MvccConflict {
+        /// The transaction.
+        txid: String,
+        /// The first key (`namespace/key`) found changed.
+        key: String,
+    },
+    /// A configuration value is invalid.
+    #[error("invalid configuration {key}: {message}")]
+    Config {
+        /// The configuration key.
+        key: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// The peer is shutting down.
+    #[error("the peer is shutting down")]
+    ShuttingDown,
+}
+
+impl Error {
+    pub(crate) fn decode(what: &'static str, source: prost::DecodeError) -> Self {
+        Self::Decode { what, source }
+    }
+
+    /// The message with every cause after it (`outer: inner: innermost`), for places that
+    /// show one line: ERROR payloads and gRPC statuses.
+    pub fn report(&self) -> String {
+        let mut text = self.to_string();
+        let mut source = std::error::Error::source(self);
+        while let Some(cause) = source {
+            let next = cause.to_string();
+            if !text.contains(&next) {
+                text.push_str(": ");
+                text.push_str(&next);
+            }
+            source = cause.source();
+        }
+        text
+    }
+}
+
+fn tail(lines: &[String]) -> String {
+    if lines.is_empty() {
+        String::new()
+    } else {
+        format!("; last output:\n{}", lines.join("\n"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn report_joins_causes_once() {
+        let inner = Error::Vm(vm_api::Error::Exited {
+            ccid: Ccid::new("kv", "1"),
+            code: 2,
+            output: vec!["oops".into()],
+        });
+        let e = Error::Launch {
+            ccid: Ccid::new("kv", "1"),
+            cause: Arc::new(inner),
+        };
+        assert_eq!(
+            e.report(),
+            "could not launch chaincode kv:1: chaincode kv:1 exited with 2; last output:\noops"
+        );
+    }
+}

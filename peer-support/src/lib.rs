@@ -1,0 +1,68 @@
+//! The peer's chaincode support: launch chaincodes through pluggable backends, speak the
+//! chaincode protocol with them, and run their transactions against state.
+//!
+//! # Layout
+//!
+//! - [`ChaincodeSupport`]: `launch`, `execute`/`init`, `handle_chaincode_stream`, `stop`,
+//!   `shutdown`; built with [`ChaincodeSupport::builder`].
+//! - Launch path: the runtime launcher (one launch per chaincode however many ask, startup
+//!   timeout, cleanup on failure) → [`ContainerRuntime`] (Fabric's launch configuration:
+//!   command line, environment in Fabric's order, TLS files) → [`VmController`] (the backend
+//!   registered for the container type, one start/stop at a time per chaincode).
+//! - [`HandlerRegistry`]: registered chaincodes and launches in progress.
+//! - The handler (private): the peer's protocol state machine per stream, with transaction
+//!   contexts, query iterators in batches of 100, pagination, and chaincode-to-chaincode calls.
+//! - [`ledger`]: the state traits the handler calls, and a ledger with MVCC-validated commits
+//!   over any [`ledger::VersionedDb`] (an in-memory one included).
+//! - [`ChaincodeDefinitions`]: which chaincodes exist and where they run.
+//! - [`proposal`]: builds the signed proposals shims expect.
+//!
+//! # Running a transaction
+//!
+//! ```
+//! # async fn demo(support: peer_support::ChaincodeSupport) -> peer_support::Result<()> {
+//! use peer_support::ledger::Ledger;
+//! use peer_support::TxParams;
+//! use proto::protos::ChaincodeInput;
+//!
+//! let ledger = Ledger::in_memory("mychannel");
+//! let simulator = ledger.new_tx_simulator();
+//! let params = TxParams {
+//!     tx_id: "tx1".into(),
+//!     channel_id: "mychannel".into(),
+//!     simulator: Some(simulator.clone()),
+//!     ..TxParams::default()
+//! };
+//! let input = ChaincodeInput { args: vec!["put".into(), "k".into(), "v".into()], ..Default::default() };
+//! let result = support.execute(&params, "kvscc", input).await?;
+//! assert_eq!(result.response.status, 200);
+//! ledger.commit("tx1", None, &simulator.rwset())?;
+//! # Ok(()) }
+//! ```
+
+// Unit tests see the dev-dependencies too; the lint matters for the library build.
+#![cfg_attr(test, allow(unused_crate_dependencies))]
+
+mod chaincode_identity;
+mod chaincode_support;
+mod config;
+mod container_runtime;
+mod definitions;
+mod error;
+mod handler;
+mod handler_registry;
+pub mod ledger;
+pub mod proposal;
+mod query;
+mod runtime_launcher;
+mod tx_context;
+mod vm_controller;
+
+pub use chaincode_identity::{ClientCertIssuer, ClientIdentity, RegistrationCheck};
+pub use chaincode_support::{ChaincodeSupport, ChaincodeSupportBuilder, ExecuteResult, TxParams};
+pub use config::{SupportConfig, MIN_STARTUP_TIMEOUT, SYSTEM};
+pub use container_runtime::{tls_paths, ContainerRuntime, LaunchConfig};
+pub use definitions::{ChaincodeDefinition, ChaincodeDefinitions, DefinitionMap};
+pub use error::{Error, Result};
+pub use handler_registry::HandlerRegistry;
+pub use vm_controller::{VmController, VmFactory};

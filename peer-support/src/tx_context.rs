@@ -1,0 +1,147 @@
+//! Transaction contexts: what the peer knows of each transaction a chaincode is running.
+
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use hashbrown::HashMap;
+use proto::protos::{ChaincodeMessage, SignedProposal};
+use proto::{TxKey, TxKeyRef};
+use tokio::sync::oneshot;
+
+use crate::ledger::{HistoryQueryExecutor, QueryExecutor, TxSimulator};
+use crate::query::OpenQueries;
+use crate::{Error, Result};
+
+/// What a transaction may do with state.
+#[derive(Clone)]
+pub(crate) enum StateAccess {
+    /// Read and write through the transaction's simulator.
+    Simulator(Arc<dyn TxSimulator>),
+    /// Read only (a call into another channel).
+    ReadOnly(Arc<dyn QueryExecutor>),
+    /// No state at all (the caller gave none).
+    None,
+}
+
+impl StateAccess {
+    pub(crate) fn reader(&self) -> Result<&dyn QueryExecutor> {
+        match self {
+            StateAccess::Simulator(s) => Ok(s.as_ref()),
+            StateAccess::ReadOnly(q) => Ok(q.as_ref()),
+            StateAccess::None => Err(Error::Ledger(
+                "no ledger context: this transaction has no state to read".into(),
+            )),
+        }
+    }
+
+    pub(crate) fn writer(&self) -> Result<&dyn TxSimulator> {
+        match self {
+            StateAccess::Simulator(s) => Ok(s.as_ref()),
+            StateAccess::ReadOnly(_) => Err(Error::Ledger(
+                "cannot write state: a chaincode called on another channel may only read".into(),
+            )),
+            StateAccess::None => Err(Error::Ledger(
+                "no ledger context: this transaction has no state to write".into(),
+            )),
+        }
+    }
+}
+
+/// The peer's side of one transaction on one chaincode.
+pub(crate) struct TransactionContext {
+    /// Channel and transaction id.
+    pub key: TxKey,
+    /// The chaincode's namespace.
+    pub namespace: String,
+    /// The client's proposal, passed on to called chaincodes.
+    pub signed_proposal: Option<SignedProposal>,
+    /// State access.
+    pub state: StateAccess,
+    /// History access.
+    pub history: Option<Arc<dyn HistoryQueryExecutor>>,
+    /// Open range, rich and history queries.
+    queries: Mutex<OpenQueries>,
+    /// Where the chaincode's COMPLETED or ERROR goes.
+    response: Mutex<Option<oneshot::Sender<ChaincodeMessage>>>,
+}
+
+impl TransactionContext {
+    pub(crate) fn queries(&self) -> MutexGuard<'_, OpenQueries> {
+        self.queries.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// The transactions running on one chaincode, by channel and transaction id.
+#[derive(Default)]
+pub(crate) struct TransactionContexts {
+    map: Mutex<HashMap<TxKey, Arc<TransactionContext>>>,
+}
+
+/// The parts of a new context.
+pub(crate) struct NewContext {
+    pub key: TxKey,
+    pub namespace: String,
+    pub signed_proposal: Option<SignedProposal>,
+    pub state: StateAccess,
+    pub history: Option<Arc<dyn HistoryQueryExecutor>>,
+}
+
+impl TransactionContexts {
+    fn lock(&self) -> MutexGuard<'_, HashMap<TxKey, Arc<TransactionContext>>> {
+        self.map.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Creates the context of a new transaction; `None` when one with the same key runs.
+    pub(crate) fn create(
+        &self,
+        new: NewContext,
+    ) -> Option<(Arc<TransactionContext>, oneshot::Receiver<ChaincodeMessage>)> {
+        let (tx, rx) = oneshot::channel();
+        let mut map = self.lock();
+        if map.contains_key(&new.key) {
+            return None;
+        }
+        let ctx = Arc::new(TransactionContext {
+            key: new.key.clone(),
+            namespace: new.namespace,
+            signed_proposal: new.signed_proposal,
+            state: new.state,
+            history: new.history,
+            queries: Mutex::new(OpenQueries::default()),
+            response: Mutex::new(Some(tx)),
+        });
+        map.insert(new.key, Arc::clone(&ctx));
+        Some((ctx, rx))
+    }
+
+    pub(crate) fn get(&self, key: TxKeyRef<'_>) -> Option<Arc<TransactionContext>> {
+        self.lock().get(&key).cloned()
+    }
+
+    /// Removes a context; its open queries are dropped with it.
+    pub(crate) fn remove(&self, key: &TxKey) {
+        self.lock().remove(key);
+    }
+
+    /// Hands a COMPLETED or ERROR to its transaction; false when no transaction waits for it.
+    pub(crate) fn complete(&self, msg: ChaincodeMessage) -> bool {
+        let ctx = self.lock().get(&msg.tx_key()).cloned();
+        let waiter = ctx.and_then(|c| c.response.lock().unwrap_or_else(|e| e.into_inner()).take());
+        match waiter {
+            Some(w) => w.send(msg).is_ok(),
+            None => false,
+        }
+    }
+
+    /// Ends every transaction: their callers see the stream terminated.
+    pub(crate) fn close_all(&self) {
+        let all: Vec<_> = self.lock().drain().map(|(_, c)| c).collect();
+        for ctx in all {
+            ctx.response.lock().unwrap_or_else(|e| e.into_inner()).take();
+        }
+    }
+
+    /// How many transactions are running.
+    pub(crate) fn len(&self) -> usize {
+        self.lock().len()
+    }
+}

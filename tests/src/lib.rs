@@ -1,0 +1,226 @@
+//! Shared helpers of the integration tests: a peer with in-memory ledgers, transactions with
+//! well-formed signed proposals, and checks for what the environment offers.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+pub mod fixtures;
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
+
+use bytes::Bytes;
+use peer_support::ledger::Ledgers;
+use peer_support::proposal::{self, ProposalSpec};
+use peer_support::{
+    ChaincodeDefinition, ChaincodeSupport, DefinitionMap, ExecuteResult, SupportConfig, TxParams,
+};
+use proto::protos::ChaincodeInput;
+use vm_api::Ccid;
+use vm_inproc::{InprocVm, SystemChaincodes};
+
+// Linked for their registrations.
+use scc_examples as _;
+
+/// Logs to the test output when `RUST_LOG` is set.
+pub fn init_logging() {
+    static ONCE: OnceLock<()> = OnceLock::new();
+    ONCE.get_or_init(|| {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+            .with_test_writer()
+            .try_init();
+    });
+}
+
+/// A chaincode input from text arguments.
+pub fn input(args: &[&str]) -> ChaincodeInput {
+    ChaincodeInput {
+        args: args.iter().map(|a| Bytes::copy_from_slice(a.as_bytes())).collect(),
+        ..ChaincodeInput::default()
+    }
+}
+
+/// The client identity of the tests: a self-signed X.509 certificate (PEM).
+pub fn client_certificate() -> &'static str {
+    static CERT: OnceLock<String> = OnceLock::new();
+    CERT.get_or_init(|| {
+        let key = rcgen::KeyPair::generate().expect("key");
+        let params = rcgen::CertificateParams::new(vec!["client.example".into()]).expect("params");
+        params.self_signed(&key).expect("self-signed").pem()
+    })
+}
+
+/// A peer's chaincode support with in-memory ledgers and the example system chaincodes.
+pub struct TestPeer {
+    pub support: ChaincodeSupport,
+    pub ledgers: Arc<Ledgers>,
+    pub definitions: Arc<DefinitionMap>,
+    txs: AtomicU64,
+}
+
+/// Builds a [`TestPeer`].
+pub struct TestPeerBuilder {
+    pub config: SupportConfig,
+    pub chaincodes: SystemChaincodes,
+    builder_hook: Option<Box<dyn FnOnce(peer_support::ChaincodeSupportBuilder) -> peer_support::ChaincodeSupportBuilder>>,
+}
+
+impl TestPeerBuilder {
+    pub fn config(mut self, f: impl FnOnce(&mut SupportConfig)) -> Self {
+        f(&mut self.config);
+        self
+    }
+
+    /// Adds a system chaincode only this peer runs.
+    pub fn chaincode(mut self, name: &str, version: &str, f: impl Fn() -> Arc<dyn shim::Chaincode> + Send + Sync + 'static) -> Self {
+        self.chaincodes.add(name, version, f);
+        self
+    }
+
+    /// Changes the support builder (extra backends, TLS, …).
+    pub fn with(mut self, f: impl FnOnce(peer_support::ChaincodeSupportBuilder) -> peer_support::ChaincodeSupportBuilder + 'static) -> Self {
+        self.builder_hook = Some(Box::new(f));
+        self
+    }
+
+    pub fn build(self) -> TestPeer {
+        init_logging();
+        let ledgers = Arc::new(Ledgers::in_memory());
+        let definitions = Arc::new(DefinitionMap::new());
+        for ccid in self.chaincodes.ids().expect("system chaincodes") {
+            definitions.define(ChaincodeDefinition::system(ccid));
+        }
+        let chaincodes = self.chaincodes.clone();
+        let mut builder = ChaincodeSupport::builder(self.config)
+            .definitions(definitions.clone())
+            .ledgers(ledgers.clone())
+            .vm("SYSTEM", move |ctx| {
+                let peer = ctx.stream_handler.clone().expect("stream handler");
+                Ok(Arc::new(InprocVm::new(peer, chaincodes.clone())) as Arc<dyn vm_api::Vm>)
+            });
+        if let Some(hook) = self.builder_hook {
+            builder = hook(builder);
+        }
+        TestPeer {
+            support: builder.build(),
+            ledgers,
+            definitions,
+            txs: AtomicU64::new(0),
+        }
+    }
+}
+
+/// How a transaction ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Commit {
+    /// Commit the writes when the response is a success.
+    OnSuccess,
+    /// Never commit (a query).
+    Never,
+}
+
+impl TestPeer {
+    pub fn builder() -> TestPeerBuilder {
+        TestPeerBuilder {
+            config: SupportConfig {
+                execute_timeout: std::time::Duration::from_secs(10),
+                startup_timeout: std::time::Duration::from_secs(10),
+                ..SupportConfig::default()
+            },
+            chaincodes: SystemChaincodes::new(),
+            builder_hook: None,
+        }
+    }
+
+    pub fn new() -> TestPeer {
+        Self::builder().build()
+    }
+
+    /// Transaction parameters with a fresh simulator and a signed proposal.
+    pub fn tx(&self, channel: &str, chaincode: &str, input: &ChaincodeInput) -> (TxParams, Arc<peer_support::ledger::Simulator>) {
+        let n = self.txs.fetch_add(1, Ordering::Relaxed);
+        let built = proposal::build(&ProposalSpec {
+            channel_id: channel.into(),
+            chaincode: chaincode.into(),
+            input: input.clone(),
+            mspid: "Org1MSP".into(),
+            certificate_pem: Bytes::from(client_certificate().to_owned()),
+            nonce: Bytes::from(format!("nonce-{n}-{}", std::process::id())),
+            ..ProposalSpec::default()
+        });
+        let ledger = self.ledgers.get_or_create(channel).expect("ledger");
+        let simulator = ledger.new_tx_simulator();
+        let params = TxParams {
+            tx_id: built.tx_id.clone(),
+            channel_id: channel.into(),
+            signed_proposal: Some(built.signed(Bytes::from_static(b"unsigned"))),
+            simulator: Some(simulator.clone()),
+            history: Some(ledger),
+        };
+        (params, simulator)
+    }
+
+    async fn run(&self, channel: &str, cc: &str, args: &[&str], init: bool, commit: Commit) -> peer_support::Result<ExecuteResult> {
+        let input = input(args);
+        let (params, simulator) = self.tx(channel, cc, &input);
+        let result = if init {
+            self.support.init(&params, cc, input).await?
+        } else {
+            self.support.execute(&params, cc, input).await?
+        };
+        if commit == Commit::OnSuccess && !result.response.is_error() {
+            let ledger = self.ledgers.get_or_create(channel).expect("ledger");
+            ledger.commit(&params.tx_id, None, &simulator.rwset())?;
+        }
+        Ok(result)
+    }
+
+    /// Invokes and commits on success.
+    pub async fn invoke(&self, channel: &str, cc: &str, args: &[&str]) -> peer_support::Result<ExecuteResult> {
+        self.run(channel, cc, args, false, Commit::OnSuccess).await
+    }
+
+    /// Runs Init and commits on success.
+    pub async fn init(&self, channel: &str, cc: &str, args: &[&str]) -> peer_support::Result<ExecuteResult> {
+        self.run(channel, cc, args, true, Commit::OnSuccess).await
+    }
+
+    /// Invokes without committing.
+    pub async fn query(&self, channel: &str, cc: &str, args: &[&str]) -> peer_support::Result<ExecuteResult> {
+        self.run(channel, cc, args, false, Commit::Never).await
+    }
+
+    /// The committed value of `key` in namespace `ns`.
+    pub fn state(&self, channel: &str, ns: &str, key: &str) -> Option<Bytes> {
+        use peer_support::ledger::QueryExecutor;
+        self.ledgers
+            .get_or_create(channel)
+            .unwrap()
+            .query_executor()
+            .get_state(ns, key)
+            .unwrap()
+    }
+
+    /// The definition of a system chaincode of this peer.
+    pub fn definition(&self, name: &str) -> ChaincodeDefinition {
+        use peer_support::ChaincodeDefinitions;
+        self.definitions.definition("", name).unwrap()
+    }
+}
+
+impl Default for TestPeer {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// The id of the example key/value system chaincode.
+pub fn kvscc() -> Ccid {
+    Ccid::new("kvscc", scc_examples::VERSION)
+}
+
+/// The payload of a successful response as text, or a panic with the response.
+pub fn ok_text(result: &ExecuteResult) -> String {
+    assert_eq!(result.response.status, 200, "expected success, got {:?}", result.response);
+    String::from_utf8_lossy(&result.response.payload).into_owned()
+}

@@ -1,0 +1,255 @@
+//! The peer's handler against raw streams: malformed and out-of-place messages, duplicate
+//! registrations, dev mode, keepalive.
+
+#![allow(unused_crate_dependencies)]
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures::StreamExt;
+use peer_support::{ChaincodeDefinition, Error};
+use prost::Message;
+use proto::protos::{ChaincodeAdditionalParams, ChaincodeId, ChaincodeMessage, GetState};
+use proto::stream::{in_memory_pair, ChaincodeStream};
+use proto::MessageType as T;
+use tests::{ok_text, TestPeer};
+use tokio::time::timeout;
+use vm_api::{Ccid, CodePackage, StreamOrigin};
+
+const CH: &str = "mychannel";
+
+/// A chaincode played by the test, message by message.
+struct Raw {
+    end: ChaincodeStream,
+}
+
+impl Raw {
+    fn connect(peer: &TestPeer) -> Raw {
+        let (peer_end, cc_end) = in_memory_pair(16);
+        let support = peer.support.clone();
+        tokio::spawn(async move { support.handle_chaincode_stream(peer_end, StreamOrigin::default()).await });
+        Raw { end: cc_end }
+    }
+
+    async fn send(&self, msg: ChaincodeMessage) {
+        self.end.sender.send(msg).await.unwrap();
+    }
+
+    async fn recv(&mut self) -> Option<ChaincodeMessage> {
+        timeout(Duration::from_secs(5), self.end.receiver.next())
+            .await
+            .expect("the peer answers in time")
+            .map(|r| r.expect("no transport error"))
+    }
+
+    async fn register(&mut self, name: &str) -> ChaincodeMessage {
+        let id = ChaincodeId { name: name.into(), ..ChaincodeId::default() };
+        self.send(ChaincodeMessage::with_payload(T::Register, "", "", id.encode_to_vec())).await;
+        self.recv().await.expect("a reply to REGISTER")
+    }
+}
+
+fn dev_peer() -> TestPeer {
+    TestPeer::builder().config(|c| c.dev_mode = true).build()
+}
+
+fn define_dev(peer: &TestPeer, name: &str) {
+    peer.definitions.define(ChaincodeDefinition::user(
+        Ccid::new(name, "1"),
+        "PROCESS",
+        CodePackage { platform: "binary".into(), path: "/nonexistent".into() },
+    ));
+}
+
+#[tokio::test]
+async fn messages_before_register_get_an_error_and_a_bad_register_closes_the_stream() {
+    let peer = dev_peer();
+    let mut raw = Raw::connect(&peer);
+    raw.send(ChaincodeMessage::new(T::GetState, CH, "tx")).await;
+    let reply = raw.recv().await.unwrap();
+    assert_eq!(reply.kind(), Some(T::Error));
+    assert_eq!(reply.txid, "tx");
+    assert!(reply.payload_text().contains("cannot handle GET_STATE while in created state"), "{}", reply.payload_text());
+    raw.send(ChaincodeMessage::with_payload(T::Register, "", "", Bytes::from_static(b"\xff\xff\xff"))).await;
+    let reply = raw.recv().await.unwrap();
+    assert_eq!(reply.kind(), Some(T::Error));
+    assert!(reply.payload_text().contains("cannot decode the REGISTER payload"), "{}", reply.payload_text());
+    assert!(raw.recv().await.is_none(), "the stream is closed after a failed registration");
+    // The peer keeps serving.
+    ok_text(&peer.invoke(CH, "kvscc", &["put", "k", "v"]).await.unwrap());
+}
+
+#[tokio::test]
+async fn registered_chaincode_gets_errors_for_bad_requests_and_the_peer_survives() {
+    let peer = dev_peer();
+    define_dev(&peer, "raw");
+    let mut raw = Raw::connect(&peer);
+    assert_eq!(raw.register("raw:1").await.kind(), Some(T::Registered));
+    let ready = raw.recv().await.unwrap();
+    assert_eq!(ready.kind(), Some(T::Ready));
+    let params = ChaincodeAdditionalParams::decode(ready.payload).unwrap();
+    assert!(params.use_write_batch, "the peer offers Fabric 3.1's write batches");
+
+    // A request for a transaction that is not running.
+    raw.send(ChaincodeMessage::with_payload(T::GetState, CH, "ghost", GetState { key: "k".into(), ..Default::default() }.encode_to_vec())).await;
+    let reply = raw.recv().await.unwrap();
+    assert_eq!((reply.kind(), reply.txid.as_str()), (Some(T::Error), "ghost"));
+    assert!(reply.payload_text().contains("no transaction context"), "{}", reply.payload_text());
+    // An unknown message type, and REGISTER twice.
+    raw.send(ChaincodeMessage { r#type: 99, txid: "u".into(), ..Default::default() }).await;
+    let reply = raw.recv().await.unwrap();
+    assert!(reply.payload_text().contains("cannot handle UNKNOWN(99)"), "{}", reply.payload_text());
+    let again = raw.register("raw:1").await;
+    assert_eq!(again.kind(), Some(T::Error));
+    assert!(again.payload_text().contains("already registered"), "{}", again.payload_text());
+
+    // A real transaction: the chaincode sends a malformed request, then completes.
+    let runner = {
+        let peer_support = peer.support.clone();
+        let input = tests::input(&["x"]);
+        let (params, _) = peer.tx(CH, "raw", &input);
+        tokio::spawn(async move { peer_support.execute(&params, "raw", input).await })
+    };
+    let tx = raw.recv().await.unwrap();
+    assert_eq!(tx.kind(), Some(T::Transaction));
+    assert!(tx.proposal.is_some(), "transactions carry the signed proposal");
+    raw.send(ChaincodeMessage::with_payload(T::GetState, &tx.channel_id, &tx.txid, Bytes::from_static(b"\x0a\xff"))).await;
+    let reply = raw.recv().await.unwrap();
+    assert_eq!((reply.kind(), reply.txid.as_str()), (Some(T::Error), tx.txid.as_str()));
+    assert!(reply.payload_text().contains("cannot decode GetState"), "{}", reply.payload_text());
+    // A valid read gets an empty value for an absent key.
+    raw.send(ChaincodeMessage::with_payload(T::GetState, &tx.channel_id, &tx.txid, GetState { key: "k".into(), ..Default::default() }.encode_to_vec())).await;
+    let reply = raw.recv().await.unwrap();
+    assert_eq!((reply.kind(), reply.payload.len()), (Some(T::Response), 0));
+    let done = proto::protos::Response::ok("raw done");
+    raw.send(ChaincodeMessage::with_payload(T::Completed, &tx.channel_id, &tx.txid, done.encode_to_vec())).await;
+    let result = runner.await.unwrap().unwrap();
+    assert_eq!(ok_text(&result), "raw done");
+    ok_text(&peer.invoke(CH, "kvscc", &["put", "k", "v"]).await.unwrap());
+}
+
+#[tokio::test]
+async fn a_refused_duplicate_leaves_the_registered_handler_alone() {
+    let peer = dev_peer();
+    define_dev(&peer, "dup");
+    let mut first = Raw::connect(&peer);
+    assert_eq!(first.register("dup:1").await.kind(), Some(T::Registered));
+    first.recv().await; // READY
+    let mut second = Raw::connect(&peer);
+    let refused = second.register("dup:1").await;
+    assert_eq!(refused.kind(), Some(T::Error));
+    assert!(refused.payload_text().contains("duplicate chaincode dup:1"), "{}", refused.payload_text());
+    assert!(second.recv().await.is_none(), "the duplicate's stream is closed");
+    drop(second);
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert_eq!(peer.support.registry().registered(), vec!["dup:1".to_owned()]);
+    // The first still serves transactions.
+    let runner = {
+        let support = peer.support.clone();
+        let input = tests::input(&["x"]);
+        let (params, _) = peer.tx(CH, "dup", &input);
+        tokio::spawn(async move { support.execute(&params, "dup", input).await })
+    };
+    let tx = first.recv().await.unwrap();
+    first.send(ChaincodeMessage::with_payload(T::Completed, &tx.channel_id, &tx.txid, proto::protos::Response::ok("first").encode_to_vec())).await;
+    assert_eq!(ok_text(&runner.await.unwrap().unwrap()), "first");
+}
+
+#[tokio::test]
+async fn outside_dev_mode_an_unsolicited_registration_is_refused() {
+    let peer = TestPeer::new();
+    let mut raw = Raw::connect(&peer);
+    let reply = raw.register("stranger:1").await;
+    assert_eq!(reply.kind(), Some(T::Error));
+    assert!(reply.payload_text().contains("will not accept external chaincode connection stranger:1"), "{}", reply.payload_text());
+    assert!(peer.support.registry().registered().is_empty());
+}
+
+#[tokio::test]
+async fn in_dev_mode_user_chaincodes_are_not_launched() {
+    let peer = dev_peer();
+    define_dev(&peer, "manual");
+    let err = peer.invoke(CH, "manual", &["x"]).await.unwrap_err();
+    assert!(matches!(err, Error::NotRunningInDevMode { .. }), "{}", err.report());
+    assert!(err.to_string().contains("CORE_CHAINCODE_ID_NAME=manual:1"), "{err}");
+    // System chaincodes still are.
+    ok_text(&peer.invoke(CH, "kvscc", &["put", "k", "v"]).await.unwrap());
+}
+
+#[tokio::test]
+async fn stream_end_fails_the_waiting_transaction_and_deregisters() {
+    let peer = dev_peer();
+    define_dev(&peer, "quitter");
+    let mut raw = Raw::connect(&peer);
+    raw.register("quitter:1").await;
+    raw.recv().await;
+    let runner = {
+        let support = peer.support.clone();
+        let input = tests::input(&["x"]);
+        let (params, _) = peer.tx(CH, "quitter", &input);
+        tokio::spawn(async move { support.execute(&params, "quitter", input).await })
+    };
+    raw.recv().await.unwrap(); // TRANSACTION
+    drop(raw);
+    let err = timeout(Duration::from_secs(1), runner).await.expect("fails within a second").unwrap().unwrap_err();
+    assert!(err.to_string().starts_with("chaincode stream terminated"), "{err}");
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    assert!(peer.support.registry().registered().is_empty());
+}
+
+#[tokio::test]
+async fn keepalive_is_sent_at_the_configured_interval() {
+    let peer = TestPeer::builder().config(|c| {
+        c.dev_mode = true;
+        c.keepalive = Duration::from_millis(30);
+    })
+    .build();
+    let mut raw = Raw::connect(&peer);
+    raw.register("alive:1").await;
+    raw.recv().await; // READY
+    for _ in 0..2 {
+        assert_eq!(raw.recv().await.unwrap().kind(), Some(T::Keepalive));
+    }
+}
+
+#[tokio::test]
+async fn an_in_process_chaincode_registering_under_another_name_fails_its_launch_at_once() {
+    // The SYSTEM backend opens the stream for kvscc; the chaincode claims another name.
+    struct Liar;
+    #[async_trait::async_trait]
+    impl vm_api::Vm for Liar {
+        async fn start(&self, _: &vm_api::StartRequest) -> vm_api::Result<()> {
+            Ok(())
+        }
+        async fn stop(&self, _: &vm_api::StopRequest) -> vm_api::Result<()> {
+            Ok(())
+        }
+        async fn wait(&self, _: &Ccid) -> vm_api::Result<i64> {
+            std::future::pending().await
+        }
+        async fn health_check(&self) -> vm_api::Result<()> {
+            Ok(())
+        }
+    }
+    let peer = TestPeer::builder().with(|b| b.vm("LIAR", |_| Ok(std::sync::Arc::new(Liar) as std::sync::Arc<dyn vm_api::Vm>))).build();
+    let def = ChaincodeDefinition { ccid: Ccid::new("honest", "1"), container_type: "LIAR".into(), package: None };
+    let launch = {
+        let support = peer.support.clone();
+        let def = def.clone();
+        tokio::spawn(async move { support.launch(&def).await })
+    };
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let (peer_end, mut cc_end) = in_memory_pair(16);
+    let support = peer.support.clone();
+    tokio::spawn(async move {
+        support
+            .handle_chaincode_stream(peer_end, StreamOrigin { expected: Some(Ccid::new("honest", "1")), client_cert_hash: None })
+            .await
+    });
+    let id = ChaincodeId { name: "impostor:1".into(), ..Default::default() };
+    cc_end.sender.send(ChaincodeMessage::with_payload(T::Register, "", "", id.encode_to_vec())).await.unwrap();
+    let reply = cc_end.receiver.next().await.unwrap().unwrap();
+    assert_eq!(reply.kind(), Some(T::Error));
+    let err = timeout(Duration::from_secs(2), launch).await.expect("the launch fails at once").unwrap().unwrap_err();
+    assert!(err.report().contains("opened for chaincode honest:1"), "{}", err.report());
+}
