@@ -4,9 +4,9 @@ use std::collections::HashMap;
 use std::sync::{Arc, Weak};
 
 use prost::Message;
+use proto::MessageType;
 use proto::protos::{ChaincodeEvent, ChaincodeInput, ChaincodeMessage, Response, SignedProposal};
 use proto::stream::ChaincodeStream;
-use proto::MessageType;
 use vm_api::{ChaincodeStreamHandler, StreamOrigin, VmContext};
 
 use crate::chaincode_identity::{ClientCertIssuer, RegistrationCheck};
@@ -76,7 +76,11 @@ impl SupportInner {
         state: StateAccess,
     ) -> Result<ChaincodeMessage> {
         let handler = self.launcher.launch(def).await?;
-        let kind = if is_init { MessageType::Init } else { MessageType::Transaction };
+        let kind = if is_init {
+            MessageType::Init
+        } else {
+            MessageType::Transaction
+        };
         let msg = ChaincodeMessage {
             proposal: params.signed_proposal.clone(),
             ..ChaincodeMessage::with_payload(
@@ -87,7 +91,13 @@ impl SupportInner {
             )
         };
         handler
-            .execute(params, def.namespace(), state, msg, self.config.execute_timeout)
+            .execute(
+                params,
+                def.namespace(),
+                state,
+                msg,
+                self.config.execute_timeout,
+            )
             .await
     }
 }
@@ -155,14 +165,30 @@ impl ChaincodeSupport {
 
     /// Runs a transaction (Invoke) on chaincode `name` of `params.channel_id`, launching it
     /// if needed.
-    pub async fn execute(&self, params: &TxParams, name: &str, input: ChaincodeInput) -> Result<ExecuteResult> {
-        let def = self.inner.definitions.definition(&params.channel_id, name)?;
+    pub async fn execute(
+        &self,
+        params: &TxParams,
+        name: &str,
+        input: ChaincodeInput,
+    ) -> Result<ExecuteResult> {
+        let def = self
+            .inner
+            .definitions
+            .definition(&params.channel_id, name)?;
         self.execute_definition(params, &def, input, false).await
     }
 
     /// Runs a chaincode's Init on chaincode `name` of `params.channel_id`.
-    pub async fn init(&self, params: &TxParams, name: &str, input: ChaincodeInput) -> Result<ExecuteResult> {
-        let def = self.inner.definitions.definition(&params.channel_id, name)?;
+    pub async fn init(
+        &self,
+        params: &TxParams,
+        name: &str,
+        input: ChaincodeInput,
+    ) -> Result<ExecuteResult> {
+        let def = self
+            .inner
+            .definitions
+            .definition(&params.channel_id, name)?;
         self.execute_definition(params, &def, input, true).await
     }
 
@@ -278,7 +304,8 @@ impl ChaincodeSupportBuilder {
         container_type: impl Into<String>,
         factory: impl Fn(&VmContext) -> vm_api::Result<Arc<dyn vm_api::Vm>> + Send + Sync + 'static,
     ) -> Self {
-        self.factories.insert(container_type.into(), Arc::new(factory));
+        self.factories
+            .insert(container_type.into(), Arc::new(factory));
         self
     }
 

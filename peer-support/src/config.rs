@@ -122,7 +122,7 @@ impl SupportConfig {
                     return Err(Error::Config {
                         key: "chaincode.mode".into(),
                         message: format!("{other:?} is neither \"dev\" nor \"net\""),
-                    })
+                    });
                 }
             };
         }
@@ -169,8 +169,9 @@ mod tests {
         assert_eq!(c.execute_timeout, Duration::from_secs(2));
         assert_eq!(c.peer_id, "peer0");
 
-        let e = SupportConfig::from_settings(&Settings::new().with("chaincode.startuptimeout", "1s"))
-            .unwrap_err();
+        let e =
+            SupportConfig::from_settings(&Settings::new().with("chaincode.startuptimeout", "1s"))
+                .unwrap_err();
         assert!(e.to_string().contains("chaincode.startuptimeout"), "{e}");
         let e = SupportConfig::from_settings(&Settings::new().with("chaincode.mode", "prod"))
             .unwrap_err();

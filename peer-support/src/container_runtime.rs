@@ -114,8 +114,14 @@ impl ContainerRuntime {
                     format!("CORE_TLS_CLIENT_KEY_FILE={}", tls_paths::CLIENT_KEY_PEM),
                     format!("CORE_TLS_CLIENT_CERT_FILE={}", tls_paths::CLIENT_CERT_PEM),
                 ]);
-                files.insert(tls_paths::CLIENT_KEY.into(), base64(id.key_pem.as_bytes()).into());
-                files.insert(tls_paths::CLIENT_CERT.into(), base64(id.cert_pem.as_bytes()).into());
+                files.insert(
+                    tls_paths::CLIENT_KEY.into(),
+                    base64(id.key_pem.as_bytes()).into(),
+                );
+                files.insert(
+                    tls_paths::CLIENT_CERT.into(),
+                    base64(id.cert_pem.as_bytes()).into(),
+                );
                 files.insert(tls_paths::ROOT_CERT.into(), Bytes::from(id.root_pem));
                 files.insert(tls_paths::CLIENT_KEY_PEM.into(), Bytes::from(id.key_pem));
                 files.insert(tls_paths::CLIENT_CERT_PEM.into(), Bytes::from(id.cert_pem));
@@ -207,7 +213,10 @@ mod tests {
             local_msp_id: Some("Org1MSP".into()),
             ..SupportConfig::default()
         });
-        let controller = Arc::new(VmController::new(VmContext::new("p", "n"), Default::default()));
+        let controller = Arc::new(VmController::new(
+            VmContext::new("p", "n"),
+            Default::default(),
+        ));
         let tls = tls.then(|| Arc::new(FixedIssuer) as Arc<dyn ClientCertIssuer>);
         ContainerRuntime::new(config, controller, tls)
     }
@@ -216,14 +225,21 @@ mod tests {
         ChaincodeDefinition::user(
             Ccid::new("kv", "1.0"),
             "DOCKER",
-            CodePackage { platform: "node".into(), path: "/x".into() },
+            CodePackage {
+                platform: "node".into(),
+                path: "/x".into(),
+            },
         )
     }
 
     #[test]
     fn environment_in_fabric_order_with_tls_files() {
         let lc = runtime(true).launch_config(&node_cc()).unwrap();
-        let keys: Vec<&str> = lc.env.iter().map(|kv| kv.split('=').next().unwrap()).collect();
+        let keys: Vec<&str> = lc
+            .env
+            .iter()
+            .map(|kv| kv.split('=').next().unwrap())
+            .collect();
         assert_eq!(
             keys,
             [
@@ -247,14 +263,21 @@ mod tests {
         assert_eq!(lc.files[tls_paths::ROOT_CERT], "ROOT");
         assert_eq!(
             lc.args,
-            ["/bin/sh", "-c", "cd /usr/local/src; npm start -- --peer.address 127.0.0.1:7052"]
+            [
+                "/bin/sh",
+                "-c",
+                "cd /usr/local/src; npm start -- --peer.address 127.0.0.1:7052"
+            ]
         );
     }
 
     #[test]
     fn without_tls_and_for_binaries() {
         let mut def = node_cc();
-        def.package = Some(CodePackage { platform: "binary".into(), path: "/x".into() });
+        def.package = Some(CodePackage {
+            platform: "binary".into(),
+            path: "/x".into(),
+        });
         let lc = runtime(false).launch_config(&def).unwrap();
         assert!(lc.env.contains(&"CORE_PEER_TLS_ENABLED=false".to_owned()));
         assert!(lc.files.is_empty());

@@ -83,7 +83,10 @@ impl DefinitionMap {
         self.per_channel
             .write()
             .unwrap_or_else(|e| e.into_inner())
-            .insert((channel.to_owned(), definition.ccid.name().to_owned()), definition);
+            .insert(
+                (channel.to_owned(), definition.ccid.name().to_owned()),
+                definition,
+            );
     }
 
     /// Removes the definitions of `name` (everywhere and per channel).
@@ -159,7 +162,10 @@ mod tests {
         let r = ChaincodeRef::parse("kv/other");
         assert_eq!((r.name, r.version, r.channel), ("kv", None, Some("other")));
         let r = ChaincodeRef::parse("kv:2/ch");
-        assert_eq!((r.name, r.version, r.channel), ("kv", Some("2"), Some("ch")));
+        assert_eq!(
+            (r.name, r.version, r.channel),
+            ("kv", Some("2"), Some("ch"))
+        );
     }
 
     #[test]
@@ -170,6 +176,9 @@ mod tests {
         assert_eq!(defs.definition("ch1", "kv").unwrap().ccid.version(), "1");
         assert_eq!(defs.definition("ch2", "kv").unwrap().ccid.version(), "2");
         let e = defs.definition("ch1", "nope").unwrap_err();
-        assert_eq!(e.to_string(), "chaincode nope is not defined on channel \"ch1\"");
+        assert_eq!(
+            e.to_string(),
+            "chaincode nope is not defined on channel \"ch1\""
+        );
     }
 }

@@ -61,13 +61,17 @@ pub enum Error {
         reason: String,
     },
     /// In dev mode the peer launches nothing, and this chaincode has not registered.
-    #[error("chaincode {name} is not running; in dev mode start it yourself (CORE_CHAINCODE_ID_NAME={name})")]
+    #[error(
+        "chaincode {name} is not running; in dev mode start it yourself (CORE_CHAINCODE_ID_NAME={name})"
+    )]
     NotRunningInDevMode {
         /// The chaincode's registered name.
         name: String,
     },
     /// The chaincode did not answer within the execute timeout.
-    #[error("timeout expired after {timeout:?} while executing transaction {txid} on chaincode {ccid}")]
+    #[error(
+        "timeout expired after {timeout:?} while executing transaction {txid} on chaincode {ccid}"
+    )]
     ExecuteTimeout {
         /// The chaincode.
         ccid: String,
@@ -120,7 +124,9 @@ pub enum Error {
     #[error("{0}")]
     Ledger(String),
     /// Another transaction changed what this one read; nothing was committed.
-    #[error("transaction {txid} conflicts with a newer commit on {key}; nothing was committed, retry it")]
+    #[error(
+        "transaction {txid} conflicts with a newer commit on {key}; nothing was committed, retry it"
+    )]
     MvccConflict {
         /// The transaction.
         txid: String,

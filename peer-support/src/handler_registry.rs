@@ -136,7 +136,11 @@ impl HandlerRegistry {
     /// Removes the launch of `name` and its handler, if any: the chaincode is gone.
     pub(crate) fn remove_launch(&self, name: &str, state: &Arc<LaunchState>) {
         let mut inner = self.lock();
-        if inner.launching.get(name).is_some_and(|s| Arc::ptr_eq(s, state)) {
+        if inner
+            .launching
+            .get(name)
+            .is_some_and(|s| Arc::ptr_eq(s, state))
+        {
             inner.launching.remove(name);
             inner.handlers.remove(name);
         }
@@ -146,7 +150,11 @@ impl HandlerRegistry {
     /// the next launch starts afresh. A handler that was refused removes nothing.
     pub(crate) fn deregister(&self, name: &str, handler: &Arc<Handler>) -> bool {
         let mut inner = self.lock();
-        if inner.handlers.get(name).is_some_and(|h| Arc::ptr_eq(h, handler)) {
+        if inner
+            .handlers
+            .get(name)
+            .is_some_and(|h| Arc::ptr_eq(h, handler))
+        {
             inner.handlers.remove(name);
             inner.launching.remove(name);
             true

@@ -60,8 +60,8 @@ mod vm_controller;
 
 pub use chaincode_identity::{ClientCertIssuer, ClientIdentity, RegistrationCheck};
 pub use chaincode_support::{ChaincodeSupport, ChaincodeSupportBuilder, ExecuteResult, TxParams};
-pub use config::{SupportConfig, MIN_STARTUP_TIMEOUT, SYSTEM};
-pub use container_runtime::{tls_paths, ContainerRuntime, LaunchConfig};
+pub use config::{MIN_STARTUP_TIMEOUT, SYSTEM, SupportConfig};
+pub use container_runtime::{ContainerRuntime, LaunchConfig, tls_paths};
 pub use definitions::{ChaincodeDefinition, ChaincodeDefinitions, DefinitionMap};
 pub use error::{Error, Result};
 pub use handler_registry::HandlerRegistry;

@@ -6,13 +6,13 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use prost::Message;
+use proto::Timestamp;
 use proto::common::{ChannelHeader, Header, HeaderType, SignatureHeader};
 use proto::msp::SerializedIdentity;
 use proto::protos::{
     ChaincodeId, ChaincodeInput, ChaincodeInvocationSpec, ChaincodeProposalPayload, ChaincodeSpec,
     Proposal, SignedProposal,
 };
-use proto::Timestamp;
 use sha2::{Digest, Sha256};
 
 /// The parts of a chaincode proposal.
@@ -59,7 +59,9 @@ impl BuiltProposal {
 
 /// The current time as a protobuf timestamp.
 pub fn now() -> Timestamp {
-    let d = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
+    let d = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
     Timestamp {
         seconds: i64::try_from(d.as_secs()).unwrap_or(i64::MAX),
         nanos: i32::try_from(d.subsec_nanos()).unwrap_or(0),
@@ -73,7 +75,12 @@ pub fn build(spec: &ProposalSpec) -> BuiltProposal {
         id_bytes: spec.certificate_pem.clone(),
     }
     .encode_to_vec();
-    let tx_id = hex::encode(Sha256::new().chain_update(&spec.nonce).chain_update(&creator).finalize());
+    let tx_id = hex::encode(
+        Sha256::new()
+            .chain_update(&spec.nonce)
+            .chain_update(&creator)
+            .finalize(),
+    );
     let timestamp = spec.timestamp.unwrap_or_else(now);
     let channel_header = ChannelHeader {
         r#type: HeaderType::EndorserTransaction as i32,
@@ -142,6 +149,9 @@ mod tests {
         let proposal = Proposal::decode(built.proposal_bytes.clone()).unwrap();
         let header = Header::decode(proposal.header).unwrap();
         let ch = ChannelHeader::decode(header.channel_header).unwrap();
-        assert_eq!((ch.channel_id.as_str(), ch.tx_id.as_str(), ch.r#type), ("ch", built.tx_id.as_str(), 3));
+        assert_eq!(
+            (ch.channel_id.as_str(), ch.tx_id.as_str(), ch.r#type),
+            ("ch", built.tx_id.as_str(), 3)
+        );
     }
 }

@@ -124,10 +124,16 @@ impl OpenQuery {
             }
         }
         let has_more = self.has_more()?;
-        if !has_more && self.returned >= self.limit && self.metadata.is_empty() {
-            if self.peeked.is_some() || self.source.next()?.is_some() {
-                tracing::warn!(query = id, limit = self.limit, "query stopped at the total query limit");
-            }
+        if !has_more
+            && self.returned >= self.limit
+            && self.metadata.is_empty()
+            && (self.peeked.is_some() || self.source.next()?.is_some())
+        {
+            tracing::warn!(
+                query = id,
+                limit = self.limit,
+                "query stopped at the total query limit"
+            );
         }
         Ok(QueryResponse {
             results,
@@ -147,7 +153,11 @@ pub(crate) struct OpenQueries {
 
 impl OpenQueries {
     /// Registers `query`, returns its first batch and keeps it open if it has more.
-    pub(crate) fn open(&mut self, mut query: OpenQuery, batch_size: usize) -> Result<QueryResponse> {
+    pub(crate) fn open(
+        &mut self,
+        mut query: OpenQuery,
+        batch_size: usize,
+    ) -> Result<QueryResponse> {
         self.next_id += 1;
         let id = format!("q{}", self.next_id);
         let batch = query.next_batch(&id, batch_size)?;
@@ -193,7 +203,12 @@ mod tests {
 
     fn source(n: usize) -> Box<dyn StateIterator> {
         let records: VecDeque<Result<Kv>> = (0..n)
-            .map(|i| Ok(Kv { key: format!("k{i:03}"), ..Kv::default() }))
+            .map(|i| {
+                Ok(Kv {
+                    key: format!("k{i:03}"),
+                    ..Kv::default()
+                })
+            })
             .collect();
         Box::new(records)
     }
@@ -209,7 +224,12 @@ mod tests {
     #[test]
     fn batches_of_at_most_the_batch_size() {
         let mut open = OpenQueries::default();
-        let first = open.open(OpenQuery::new(QuerySource::State(source(250)), usize::MAX), 100).unwrap();
+        let first = open
+            .open(
+                OpenQuery::new(QuerySource::State(source(250)), usize::MAX),
+                100,
+            )
+            .unwrap();
         assert_eq!((first.results.len(), first.has_more), (100, true));
         let second = open.next(&first.id, 100).unwrap();
         assert_eq!((second.results.len(), second.has_more), (100, true));
@@ -222,7 +242,12 @@ mod tests {
     #[test]
     fn exact_multiple_says_no_more_on_the_last_full_batch() {
         let mut open = OpenQueries::default();
-        let first = open.open(OpenQuery::new(QuerySource::State(source(100)), usize::MAX), 100).unwrap();
+        let first = open
+            .open(
+                OpenQuery::new(QuerySource::State(source(100)), usize::MAX),
+                100,
+            )
+            .unwrap();
         assert_eq!((first.results.len(), first.has_more), (100, false));
         assert_eq!(open.len(), 0);
     }
@@ -244,13 +269,18 @@ mod tests {
         let last = OpenQuery::page(source(300), 1000, "k290").unwrap();
         let b = OpenQueries::default().open(last, 100).unwrap();
         let meta = QueryResponseMetadata::decode(b.metadata).unwrap();
-        assert_eq!((meta.fetched_records_count, meta.bookmark.as_str()), (10, ""));
+        assert_eq!(
+            (meta.fetched_records_count, meta.bookmark.as_str()),
+            (10, "")
+        );
     }
 
     #[test]
     fn total_limit_stops_unpaginated_queries() {
         let mut open = OpenQueries::default();
-        let first = open.open(OpenQuery::new(QuerySource::State(source(50)), 30), 100).unwrap();
+        let first = open
+            .open(OpenQuery::new(QuerySource::State(source(50)), 30), 100)
+            .unwrap();
         assert_eq!((first.results.len(), first.has_more), (30, false));
     }
 }

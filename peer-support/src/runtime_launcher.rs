@@ -41,7 +41,10 @@ impl RuntimeLauncher {
     }
 
     /// The handler of `def`'s chaincode, launching it first if it is not registered.
-    pub(crate) async fn launch(self: &Arc<Self>, def: &ChaincodeDefinition) -> Result<Arc<Handler>> {
+    pub(crate) async fn launch(
+        self: &Arc<Self>,
+        def: &ChaincodeDefinition,
+    ) -> Result<Arc<Handler>> {
         let name = def.ccid.registered_name();
         if let Some(handler) = self.registry.handler(&name) {
             return Ok(handler);
@@ -84,7 +87,10 @@ impl RuntimeLauncher {
         if let Err(e) = self.runtime.stop(&def).await {
             tracing::debug!(chaincode = %name, error = %e.report(), "stopping after a failed launch");
         }
-        self.launched.lock().unwrap_or_else(|e| e.into_inner()).remove(&name);
+        self.launched
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&name);
         state.notify(Err(error));
         self.registry.remove_launch(&name, &state);
     }
@@ -117,7 +123,9 @@ impl RuntimeLauncher {
                 tokio::spawn(async move {
                     match exited.await {
                         Ok(Ok(code)) => tracing::info!(chaincode = %name, code, "chaincode exited"),
-                        Ok(Err(e)) => tracing::info!(chaincode = %name, error = %e.report(), "chaincode ended"),
+                        Ok(Err(e)) => {
+                            tracing::info!(chaincode = %name, error = %e.report(), "chaincode ended")
+                        }
                         Err(_) => {}
                     }
                 });
@@ -126,9 +134,16 @@ impl RuntimeLauncher {
             First::Exited(code) => {
                 let output = self.runtime.recent_output(def).await;
                 Err(Arc::new(match code {
-                    Ok(Ok(code)) => vm_api::Error::Exited { ccid: def.ccid.clone(), code, output }.into(),
+                    Ok(Ok(code)) => vm_api::Error::Exited {
+                        ccid: def.ccid.clone(),
+                        code,
+                        output,
+                    }
+                    .into(),
                     Ok(Err(e)) => e,
-                    Err(join) => Error::Protocol(format!("waiting for the chaincode failed: {join}")),
+                    Err(join) => {
+                        Error::Protocol(format!("waiting for the chaincode failed: {join}"))
+                    }
                 }))
             }
             First::TimedOut => {
@@ -145,7 +160,10 @@ impl RuntimeLauncher {
     /// Stops `def`'s chaincode and forgets it.
     pub(crate) async fn stop(&self, def: &ChaincodeDefinition) -> Result<()> {
         let name = def.ccid.registered_name();
-        self.launched.lock().unwrap_or_else(|e| e.into_inner()).remove(&name);
+        self.launched
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&name);
         let result = self.runtime.stop(def).await;
         if let Some(handler) = self.registry.handler(&name) {
             self.registry.deregister(&name, &handler);
@@ -170,4 +188,3 @@ impl RuntimeLauncher {
         futures::future::join_all(stops).await;
     }
 }
-

@@ -136,7 +136,10 @@ impl TransactionContexts {
     pub(crate) fn close_all(&self) {
         let all: Vec<_> = self.lock().drain().map(|(_, c)| c).collect();
         for ctx in all {
-            ctx.response.lock().unwrap_or_else(|e| e.into_inner()).take();
+            ctx.response
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .take();
         }
     }
 

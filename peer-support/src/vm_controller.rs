@@ -54,7 +54,12 @@ impl VmController {
     /// The backend for `container_type`, created on first use. A creation failure is not
     /// remembered: the next call tries again.
     pub fn vm(&self, container_type: &str) -> Result<Arc<dyn Vm>> {
-        if let Some(vm) = self.vms.lock().unwrap_or_else(|e| e.into_inner()).get(container_type) {
+        if let Some(vm) = self
+            .vms
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(container_type)
+        {
             return Ok(Arc::clone(vm));
         }
         let vm = if let Some(factory) = self.factories.get(container_type) {
@@ -68,13 +73,15 @@ impl VmController {
                         requested: container_type.to_owned(),
                         registered: self.container_types(),
                     }
-                    .into())
+                    .into());
                 }
             }
         };
         let mut vms = self.vms.lock().unwrap_or_else(|e| e.into_inner());
         // Another caller may have created it meanwhile; keep the first.
-        Ok(Arc::clone(vms.entry(container_type.to_owned()).or_insert(vm)))
+        Ok(Arc::clone(
+            vms.entry(container_type.to_owned()).or_insert(vm),
+        ))
     }
 
     /// The backends created so far.

@@ -2,8 +2,8 @@
 
 use bytes::Bytes;
 
-use crate::protos::{ChaincodeMessage, Response};
 use crate::TxKeyRef;
+use crate::protos::{ChaincodeMessage, Response};
 
 /// The type of a [`ChaincodeMessage`].
 pub use crate::protos::chaincode_message::Type as MessageType;

@@ -53,7 +53,10 @@ impl ChaincodeStream {
 
     /// A stream whose outgoing messages come out of the returned receiver, for transports that
     /// need a `Stream` to send from (tonic's request and response bodies).
-    pub fn with_outbound<S>(receiver: S, capacity: usize) -> (Self, ReceiverStream<ChaincodeMessage>)
+    pub fn with_outbound<S>(
+        receiver: S,
+        capacity: usize,
+    ) -> (Self, ReceiverStream<ChaincodeMessage>)
     where
         S: Stream<Item = Result<ChaincodeMessage, tonic::Status>> + Send + 'static,
     {

@@ -2,19 +2,23 @@
 //! every vector must decode into our generated type, show the listed field values, and encode
 //! back to the identical bytes.
 
-#![allow(unused_crate_dependencies)]
+#![allow(unused_crate_dependencies, clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use prost::Message;
-use prost_reflect::{DescriptorPool, DynamicMessage, FieldDescriptor, Kind, MapKey, ReflectMessage, Value};
+use prost_reflect::{
+    DescriptorPool, DynamicMessage, FieldDescriptor, Kind, MapKey, ReflectMessage, Value,
+};
 use serde_json::Value as Json;
 
 fn vectors_path() -> PathBuf {
     match std::env::var_os("CCRT_SHARED_DIR") {
         Some(dir) => PathBuf::from(dir).join("interop/wire-vectors.json"),
-        None => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/interop/wire-vectors.json"),
+        None => {
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/interop/wire-vectors.json")
+        }
     }
 }
 
@@ -37,7 +41,10 @@ fn load() -> BTreeMap<String, Vector> {
             fields: v["fields"].as_object().expect("fields").clone(),
             bytes: hex::decode(v["hex"].as_str().expect("hex")).expect("hex decodes"),
         };
-        assert!(out.insert(name.clone(), vector).is_none(), "duplicate vector {name}");
+        assert!(
+            out.insert(name.clone(), vector).is_none(),
+            "duplicate vector {name}"
+        );
     }
     out
 }
@@ -127,13 +134,27 @@ impl Checker<'_> {
         text.replace("\\n", "\n").into_bytes()
     }
 
-    fn check_message(&self, path: &str, msg: &DynamicMessage, fields: &serde_json::Map<String, Json>) {
+    fn check_message(
+        &self,
+        path: &str,
+        msg: &DynamicMessage,
+        fields: &serde_json::Map<String, Json>,
+    ) {
         for (name, expected) in fields {
-            let field_name = if name == "args_utf8_or_hex" { "args" } else { name };
+            let field_name = if name == "args_utf8_or_hex" {
+                "args"
+            } else {
+                name
+            };
             let fd = msg
                 .descriptor()
                 .get_field_by_name(field_name)
-                .unwrap_or_else(|| panic!("{path}: {} has no field {field_name}", msg.descriptor().full_name()));
+                .unwrap_or_else(|| {
+                    panic!(
+                        "{path}: {} has no field {field_name}",
+                        msg.descriptor().full_name()
+                    )
+                });
             let path = format!("{path}.{field_name}");
             assert!(msg.has_field(&fd), "{path}: field is not set");
             let actual = msg.get_field(&fd);
@@ -141,7 +162,14 @@ impl Checker<'_> {
         }
     }
 
-    fn check_field(&self, path: &str, owner: &DynamicMessage, fd: &FieldDescriptor, actual: &Value, expected: &Json) {
+    fn check_field(
+        &self,
+        path: &str,
+        owner: &DynamicMessage,
+        fd: &FieldDescriptor,
+        actual: &Value,
+        expected: &Json,
+    ) {
         match (actual, expected) {
             (Value::List(items), Json::Array(exp)) => {
                 assert_eq!(items.len(), exp.len(), "{path}: element count");
@@ -162,7 +190,14 @@ impl Checker<'_> {
         }
     }
 
-    fn check_value(&self, path: &str, owner: &DynamicMessage, fd: &FieldDescriptor, actual: &Value, expected: &Json) {
+    fn check_value(
+        &self,
+        path: &str,
+        owner: &DynamicMessage,
+        fd: &FieldDescriptor,
+        actual: &Value,
+        expected: &Json,
+    ) {
         match (actual, expected) {
             (Value::String(a), Json::String(e)) => assert_eq!(a, &e.replace("\\n", "\n"), "{path}"),
             (Value::Bytes(a), Json::String(e)) => {
@@ -177,12 +212,22 @@ impl Checker<'_> {
                 // Listed as NAME(number).
                 let (name, num) = e.trim_end_matches(')').split_once('(').expect("NAME(n)");
                 assert_eq!(*a, num.parse::<i32>().expect("enum number"), "{path}");
-                let Kind::Enum(en) = fd.kind() else { panic!("{path}: not an enum") };
-                assert_eq!(en.get_value(*a).map(|v| v.name().to_owned()).as_deref(), Some(name), "{path}");
+                let Kind::Enum(en) = fd.kind() else {
+                    panic!("{path}: not an enum")
+                };
+                assert_eq!(
+                    en.get_value(*a).map(|v| v.name().to_owned()).as_deref(),
+                    Some(name),
+                    "{path}"
+                );
             }
-            (Value::I32(a), Json::Number(e)) => assert_eq!(Some(i64::from(*a)), e.as_i64(), "{path}"),
+            (Value::I32(a), Json::Number(e)) => {
+                assert_eq!(Some(i64::from(*a)), e.as_i64(), "{path}")
+            }
             (Value::I64(a), Json::Number(e)) => assert_eq!(Some(*a), e.as_i64(), "{path}"),
-            (Value::U32(a), Json::Number(e)) => assert_eq!(Some(u64::from(*a)), e.as_u64(), "{path}"),
+            (Value::U32(a), Json::Number(e)) => {
+                assert_eq!(Some(u64::from(*a)), e.as_u64(), "{path}")
+            }
             (Value::U64(a), Json::Number(e)) => assert_eq!(Some(*a), e.as_u64(), "{path}"),
             (Value::Bool(a), Json::Bool(e)) => assert_eq!(a, e, "{path}"),
             (Value::Message(m), Json::Object(e)) => self.check_message(path, m, e),
@@ -195,7 +240,10 @@ impl Checker<'_> {
                     // A wrapper of one bytes field (QueryResultBytes) listed by its content.
                     let mut fields = desc.fields();
                     let only = fields.next().expect("a field");
-                    assert!(fields.next().is_none(), "{path}: listed as text but has several fields");
+                    assert!(
+                        fields.next().is_none(),
+                        "{path}: listed as text but has several fields"
+                    );
                     self.check_value(path, m, &only, &m.get_field(&only), expected);
                 }
             }
@@ -207,7 +255,11 @@ impl Checker<'_> {
 #[test]
 fn every_vector_decodes_to_its_listed_fields_and_reencodes_identically() {
     let vectors = load();
-    assert!(vectors.len() >= 25, "expected the full vector set, found {}", vectors.len());
+    assert!(
+        vectors.len() >= 25,
+        "expected the full vector set, found {}",
+        vectors.len()
+    );
     let checker = Checker {
         pool: DescriptorPool::decode(proto::FILE_DESCRIPTOR_SET).expect("descriptor set"),
         vectors: &vectors,

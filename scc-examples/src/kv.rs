@@ -17,7 +17,7 @@ use shim::{Chaincode, ChaincodeStub, Response};
 /// | `putc` | type attr… value | puts under composite key (type, attrs) |
 /// | `byprefix` | type attr… | JSON `[{"attrs","value"}]` of composite keys with that prefix |
 /// | `history` | key | JSON `[{"txid","value","deleted"}]`, newest first |
-/// | `setmeta` / `getmeta` | key name [value] | sets / reads a metadata entry |
+/// | `setmeta` / `getmeta` | key name (value) | sets / reads a metadata entry |
 /// | `event` | name payload | sets an event, `ok` |
 /// | `whoami` | | JSON `{"txid","channel","mspid"}` |
 /// | `call` | chaincode function args… | the callee's payload |
@@ -33,7 +33,12 @@ fn text(bytes: &[u8]) -> String {
 }
 
 impl KvChaincode {
-    async fn run(&self, stub: &ChaincodeStub, function: &str, p: &[String]) -> shim::Result<Response> {
+    async fn run(
+        &self,
+        stub: &ChaincodeStub,
+        function: &str,
+        p: &[String],
+    ) -> shim::Result<Response> {
         let arg = |i: usize| p.get(i).map(String::as_str).unwrap_or("");
         Ok(match function {
             "put" => {
@@ -54,9 +59,16 @@ impl KvChaincode {
                     None => 0,
                     Some(Ok(t)) => match t.parse() {
                         Ok(n) => n,
-                        Err(_) => return Ok(shim::error(format!("{} holds {t:?}, not a number", arg(0)))),
+                        Err(_) => {
+                            return Ok(shim::error(format!(
+                                "{} holds {t:?}, not a number",
+                                arg(0)
+                            )));
+                        }
                     },
-                    Some(Err(_)) => return Ok(shim::error(format!("{} does not hold text", arg(0)))),
+                    Some(Err(_)) => {
+                        return Ok(shim::error(format!("{} does not hold text", arg(0))));
+                    }
                 };
                 stub.put_state(arg(0), (n + 1).to_string()).await?;
                 shim::success((n + 1).to_string())
@@ -97,7 +109,9 @@ impl KvChaincode {
             }
             "byprefix" if !p.is_empty() => {
                 let attrs: Vec<&str> = p[1..].iter().map(String::as_str).collect();
-                let mut it = stub.get_state_by_partial_composite_key(&p[0], &attrs).await?;
+                let mut it = stub
+                    .get_state_by_partial_composite_key(&p[0], &attrs)
+                    .await?;
                 let mut out = Vec::new();
                 while let Some(kv) = it.next().await {
                     let kv = kv?;
@@ -118,7 +132,8 @@ impl KvChaincode {
                 shim::success(serde_json::to_vec(&records).unwrap_or_default())
             }
             "setmeta" => {
-                stub.put_state_metadata(arg(0), arg(1), arg(2).to_owned()).await?;
+                stub.put_state_metadata(arg(0), arg(1), arg(2).to_owned())
+                    .await?;
                 shim::success("ok")
             }
             "getmeta" => {
@@ -130,8 +145,12 @@ impl KvChaincode {
                 shim::success("ok")
             }
             "whoami" => {
-                let mspid = stub.creator_identity().map(|id| id.mspid).unwrap_or_default();
-                let me = json!({ "txid": stub.tx_id(), "channel": stub.channel_id(), "mspid": mspid });
+                let mspid = stub
+                    .creator_identity()
+                    .map(|id| id.mspid)
+                    .unwrap_or_default();
+                let me =
+                    json!({ "txid": stub.tx_id(), "channel": stub.channel_id(), "mspid": mspid });
                 shim::success(serde_json::to_vec(&me).unwrap_or_default())
             }
             "call" if !p.is_empty() => {
@@ -142,7 +161,11 @@ impl KvChaincode {
                     shim::success(response.payload)
                 }
             }
-            "fail" => shim::error(if arg(0).is_empty() { "failed on purpose" } else { arg(0) }),
+            "fail" => shim::error(if arg(0).is_empty() {
+                "failed on purpose"
+            } else {
+                arg(0)
+            }),
             other => shim::error(format!("unknown function: {other}")),
         })
     }

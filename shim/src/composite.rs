@@ -23,7 +23,11 @@ fn check_part(part: &str) -> Result<()> {
 pub fn create_composite_key<S: AsRef<str>>(object_type: &str, attributes: &[S]) -> Result<String> {
     check_part(object_type)?;
     let mut key = String::with_capacity(
-        2 + object_type.len() + attributes.iter().map(|a| a.as_ref().len() + 1).sum::<usize>(),
+        2 + object_type.len()
+            + attributes
+                .iter()
+                .map(|a| a.as_ref().len() + 1)
+                .sum::<usize>(),
     );
     key.push(COMPOSITE_KEY_NAMESPACE);
     key.push_str(object_type);
@@ -79,7 +83,10 @@ mod tests {
         assert_eq!(attrs, vec!["red", "1"]);
         let prefix = create_composite_key::<&str>("car", &[]).unwrap();
         assert_eq!(prefix, "\u{0}car\u{0}");
-        assert_eq!(split_composite_key(&prefix).unwrap(), ("car".into(), vec![]));
+        assert_eq!(
+            split_composite_key(&prefix).unwrap(),
+            ("car".into(), vec![])
+        );
     }
 
     #[test]

@@ -81,12 +81,8 @@ impl Handler {
             Some(slot) => *slot = Some(tx),
             None => return Err(Error::Protocol(format!("transaction {key} is not running"))),
         }
-        let msg = ChaincodeMessage::with_payload(
-            kind,
-            key.channel_id.clone(),
-            key.txid.clone(),
-            payload,
-        );
+        let msg =
+            ChaincodeMessage::with_payload(kind, key.channel_id.clone(), key.txid.clone(), payload);
         self.sender.send(msg).await.map_err(|_| Error::closed())?;
         let reply = rx.await.map_err(|_| Error::closed())?;
         match reply.kind() {
@@ -145,7 +141,11 @@ impl Handler {
 /// Returns an error when the registration is refused, the stream closes or fails, or a
 /// transaction panics (after telling the peer which transaction failed). It never returns
 /// `Ok`: a chaincode lives as long as its stream.
-pub async fn serve(chaincode: Arc<dyn Chaincode>, name: &str, stream: ChaincodeStream) -> Result<()> {
+pub async fn serve(
+    chaincode: Arc<dyn Chaincode>,
+    name: &str,
+    stream: ChaincodeStream,
+) -> Result<()> {
     let ChaincodeStream {
         sender,
         mut receiver,
@@ -213,9 +213,12 @@ fn dispatch(
             message: msg.payload_text(),
         }),
         (State::Established, Some(T::Ready)) => {
-            let offered = ChaincodeAdditionalParams::decode(msg.payload.clone()).unwrap_or_default();
+            let offered =
+                ChaincodeAdditionalParams::decode(msg.payload.clone()).unwrap_or_default();
             let params = PeerParams {
-                write_batch: offered.use_write_batch.then_some(offered.max_size_write_batch),
+                write_batch: offered
+                    .use_write_batch
+                    .then_some(offered.max_size_write_batch),
                 get_multiple: offered
                     .use_get_multiple_keys
                     .then_some(offered.max_size_get_multiple_keys),
@@ -237,7 +240,13 @@ fn dispatch(
             }
             let handler = Arc::clone(handler);
             let chaincode = Arc::clone(chaincode);
-            tasks.spawn(run_transaction(handler, chaincode, msg, key, kind == T::Init));
+            tasks.spawn(run_transaction(
+                handler,
+                chaincode,
+                msg,
+                key,
+                kind == T::Init,
+            ));
             Ok(state)
         }
         (State::Ready, Some(T::Response | T::Error)) => {
@@ -327,7 +336,11 @@ async fn run_transaction(
         }
     };
     handler.txs().remove(&key);
-    handler.sender.send(reply).await.map_err(|_| Error::closed())
+    handler
+        .sender
+        .send(reply)
+        .await
+        .map_err(|_| Error::closed())
 }
 
 fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {

@@ -13,6 +13,10 @@ use crate::{Chaincode, Result};
 
 /// Serves `chaincode`, registered as `name` (`name:version`), on one end of an in-memory
 /// stream pair until the stream ends.
-pub async fn serve(chaincode: Arc<dyn Chaincode>, name: &str, stream: ChaincodeStream) -> Result<()> {
+pub async fn serve(
+    chaincode: Arc<dyn Chaincode>,
+    name: &str,
+    stream: ChaincodeStream,
+) -> Result<()> {
     crate::handler::serve(chaincode, name, stream).await
 }

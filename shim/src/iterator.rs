@@ -4,9 +4,11 @@ use std::marker::PhantomData;
 use std::sync::Arc;
 
 use prost::Message;
-use proto::protos::{QueryResponse, QueryResponseMetadata, QueryResultBytes, QueryStateClose, QueryStateNext};
-use proto::queryresult::{KeyModification, Kv};
 use proto::MessageType;
+use proto::protos::{
+    QueryResponse, QueryResponseMetadata, QueryResultBytes, QueryStateClose, QueryStateNext,
+};
+use proto::queryresult::{KeyModification, Kv};
 
 use crate::stub::TxContext;
 use crate::{Error, Result};

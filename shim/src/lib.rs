@@ -62,10 +62,10 @@ mod iterator;
 mod proposal;
 mod stub;
 
-pub use chaincode::{error, success, system_chaincodes, Chaincode, SystemChaincode};
+pub use chaincode::{Chaincode, SystemChaincode, error, success, system_chaincodes};
 pub use composite::{
-    create_composite_key, split_composite_key, COMPOSITE_KEY_NAMESPACE, EMPTY_KEY_SUBSTITUTE,
-    MAX_UNICODE_RUNE,
+    COMPOSITE_KEY_NAMESPACE, EMPTY_KEY_SUBSTITUTE, MAX_UNICODE_RUNE, create_composite_key,
+    split_composite_key,
 };
 pub use error::{Error, Result};
 pub use handler::serve;

@@ -4,9 +4,9 @@ use std::collections::BTreeMap;
 
 use bytes::Bytes;
 use prost::Message;
+use proto::Timestamp;
 use proto::common::{ChannelHeader, Header, SignatureHeader};
 use proto::protos::{ChaincodeProposalPayload, Proposal, SignedProposal};
-use proto::Timestamp;
 use sha2::{Digest, Sha256};
 
 /// Creator, timestamp, transient map and binding of one proposal.
@@ -52,7 +52,10 @@ mod tests {
     fn decodes_every_part_and_reports_the_broken_one() {
         let channel = ChannelHeader {
             r#type: 3,
-            timestamp: Some(Timestamp { seconds: 7, nanos: 1 }),
+            timestamp: Some(Timestamp {
+                seconds: 7,
+                nanos: 1,
+            }),
             channel_id: "ch".into(),
             tx_id: "tx".into(),
             ..ChannelHeader::default()
@@ -96,8 +99,10 @@ mod tests {
             proposal_bytes: Bytes::from_static(b"\xff\xff"),
             signature: Bytes::new(),
         };
-        assert!(ProposalParts::decode(Some(&broken))
-            .unwrap_err()
-            .starts_with("cannot decode the proposal:"));
+        assert!(
+            ProposalParts::decode(Some(&broken))
+                .unwrap_err()
+                .starts_with("cannot decode the proposal:")
+        );
     }
 }

@@ -1,6 +1,6 @@
 //! The shim's state machine against a scripted peer on an in-memory stream.
 
-#![allow(unused_crate_dependencies)]
+#![allow(unused_crate_dependencies, clippy::unwrap_used, clippy::expect_used)]
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -8,13 +8,13 @@ use std::time::Duration;
 use bytes::Bytes;
 use futures::StreamExt;
 use prost::Message;
+use proto::MessageType as T;
 use proto::protos::{
     ChaincodeAdditionalParams, ChaincodeId, ChaincodeInput, ChaincodeMessage, GetState,
     GetStateByRange, QueryResponse, QueryResultBytes, QueryStateNext, Response, WriteBatchState,
 };
 use proto::queryresult::Kv;
-use proto::stream::{in_memory_pair, ChaincodeStream};
-use proto::MessageType as T;
+use proto::stream::{ChaincodeStream, in_memory_pair};
 use shim::{Chaincode, ChaincodeStub, Error};
 use tokio::task::JoinHandle;
 use tokio::time::timeout;
@@ -82,23 +82,36 @@ impl Peer {
     async fn ready(params: Option<ChaincodeAdditionalParams>) -> Self {
         let (peer_end, cc_end) = in_memory_pair(16);
         let shim = tokio::spawn(shim::serve(Arc::new(Probe), "probe:1", cc_end));
-        let mut peer = Peer { stream: peer_end, shim };
+        let mut peer = Peer {
+            stream: peer_end,
+            shim,
+        };
         let reg = peer.recv().await;
         assert_eq!(reg.kind(), Some(T::Register));
         assert_eq!(ChaincodeId::decode(reg.payload).unwrap().name, "probe:1");
-        peer.send(ChaincodeMessage::new(T::Registered, "", "")).await;
+        peer.send(ChaincodeMessage::new(T::Registered, "", ""))
+            .await;
         let payload = params.map(|p| p.encode_to_vec()).unwrap_or_default();
-        peer.send(ChaincodeMessage::with_payload(T::Ready, "", "", payload)).await;
+        peer.send(ChaincodeMessage::with_payload(T::Ready, "", "", payload))
+            .await;
         peer
     }
 
     async fn transaction(&self, txid: &str, args: &[&str]) {
         let input = ChaincodeInput {
-            args: args.iter().map(|a| Bytes::copy_from_slice(a.as_bytes())).collect(),
+            args: args
+                .iter()
+                .map(|a| Bytes::copy_from_slice(a.as_bytes()))
+                .collect(),
             ..ChaincodeInput::default()
         };
-        self.send(ChaincodeMessage::with_payload(T::Transaction, "ch", txid, input.encode_to_vec()))
-            .await;
+        self.send(ChaincodeMessage::with_payload(
+            T::Transaction,
+            "ch",
+            txid,
+            input.encode_to_vec(),
+        ))
+        .await;
     }
 
     async fn respond(&self, to: &ChaincodeMessage, payload: impl Into<Bytes>) {
@@ -113,7 +126,13 @@ impl Peer {
 }
 
 fn response_of(msg: &ChaincodeMessage) -> Response {
-    assert_eq!(msg.kind(), Some(T::Completed), "{}: {}", msg.kind_name(), msg.payload_text());
+    assert_eq!(
+        msg.kind(),
+        Some(T::Completed),
+        "{}: {}",
+        msg.kind_name(),
+        msg.payload_text()
+    );
     Response::decode(msg.payload.clone()).unwrap()
 }
 
@@ -121,7 +140,10 @@ fn response_of(msg: &ChaincodeMessage) -> Response {
 async fn keepalive_is_echoed_in_every_state() {
     let (peer_end, cc_end) = in_memory_pair(16);
     let shim = tokio::spawn(shim::serve(Arc::new(Probe), "probe:1", cc_end));
-    let mut peer = Peer { stream: peer_end, shim };
+    let mut peer = Peer {
+        stream: peer_end,
+        shim,
+    };
     assert_eq!(peer.recv().await.kind(), Some(T::Register));
     for next in [Some(T::Registered), Some(T::Ready), None] {
         peer.send(ChaincodeMessage::new(T::Keepalive, "", "")).await;
@@ -138,7 +160,7 @@ async fn transactions_run_concurrently_and_replies_reach_their_transaction() {
     let mut peer = Peer::ready(None).await;
     peer.transaction("tx1", &["get", "a"]).await;
     peer.transaction("tx2", &["get", "b"]).await;
-    let mut requests = vec![peer.recv().await, peer.recv().await];
+    let mut requests = [peer.recv().await, peer.recv().await];
     requests.sort_by(|x, y| x.txid.cmp(&y.txid));
     for (req, key) in requests.iter().zip(["a", "b"]) {
         assert_eq!(req.kind(), Some(T::GetState));
@@ -147,7 +169,7 @@ async fn transactions_run_concurrently_and_replies_reach_their_transaction() {
     // Answer the second transaction first.
     peer.respond(&requests[1], "B").await;
     peer.respond(&requests[0], "A").await;
-    let mut done = vec![peer.recv().await, peer.recv().await];
+    let mut done = [peer.recv().await, peer.recv().await];
     done.sort_by(|x, y| x.txid.cmp(&y.txid));
     assert_eq!(response_of(&done[0]).payload, "A");
     assert_eq!(response_of(&done[1]).payload, "B");
@@ -157,28 +179,54 @@ async fn transactions_run_concurrently_and_replies_reach_their_transaction() {
 async fn out_of_place_messages_get_an_error_and_the_shim_goes_on() {
     let (peer_end, cc_end) = in_memory_pair(16);
     let shim = tokio::spawn(shim::serve(Arc::new(Probe), "probe:1", cc_end));
-    let mut peer = Peer { stream: peer_end, shim };
+    let mut peer = Peer {
+        stream: peer_end,
+        shim,
+    };
     peer.recv().await;
     // A transaction before the handshake.
     peer.transaction("early", &["get", "a"]).await;
     let reply = peer.recv().await;
     assert_eq!(reply.kind(), Some(T::Error));
     assert_eq!(reply.txid, "early");
-    assert!(reply.payload_text().contains("cannot handle TRANSACTION in state Created"), "{}", reply.payload_text());
-    peer.send(ChaincodeMessage::new(T::Registered, "", "")).await;
+    assert!(
+        reply
+            .payload_text()
+            .contains("cannot handle TRANSACTION in state Created"),
+        "{}",
+        reply.payload_text()
+    );
+    peer.send(ChaincodeMessage::new(T::Registered, "", ""))
+        .await;
     peer.send(ChaincodeMessage::new(T::Ready, "", "")).await;
     // A message type the shim never accepts, and an unknown number.
-    peer.send(ChaincodeMessage::new(T::GetState, "ch", "x")).await;
+    peer.send(ChaincodeMessage::new(T::GetState, "ch", "x"))
+        .await;
     assert_eq!(peer.recv().await.kind(), Some(T::Error));
-    peer.send(ChaincodeMessage { r#type: 99, txid: "y".into(), ..ChaincodeMessage::default() }).await;
+    peer.send(ChaincodeMessage {
+        r#type: 99,
+        txid: "y".into(),
+        ..ChaincodeMessage::default()
+    })
+    .await;
     let reply = peer.recv().await;
     assert_eq!(reply.kind(), Some(T::Error));
     assert!(reply.payload_text().contains("UNKNOWN(99)"));
     // A malformed input.
-    peer.send(ChaincodeMessage::with_payload(T::Transaction, "ch", "bad", Bytes::from_static(b"\xff\xff"))).await;
+    peer.send(ChaincodeMessage::with_payload(
+        T::Transaction,
+        "ch",
+        "bad",
+        Bytes::from_static(b"\xff\xff"),
+    ))
+    .await;
     let reply = peer.recv().await;
     assert_eq!(reply.kind(), Some(T::Error));
-    assert!(reply.payload_text().contains("cannot decode the ChaincodeInput"));
+    assert!(
+        reply
+            .payload_text()
+            .contains("cannot decode the ChaincodeInput")
+    );
     // Still serving.
     peer.transaction("tx", &["get", "a"]).await;
     let req = peer.recv().await;
@@ -204,7 +252,8 @@ async fn peer_error_reaches_the_chaincode() {
     let mut peer = Peer::ready(None).await;
     peer.transaction("tx", &["get", "a"]).await;
     let req = peer.recv().await;
-    peer.send(ChaincodeMessage::error_reply(&req, "no ledger")).await;
+    peer.send(ChaincodeMessage::error_reply(&req, "no ledger"))
+        .await;
     let resp = response_of(&peer.recv().await);
     assert_eq!(resp.status, 500);
     assert_eq!(resp.message, "no ledger");
@@ -213,8 +262,17 @@ async fn peer_error_reaches_the_chaincode() {
 #[tokio::test]
 async fn init_failure_is_sent_as_error_and_invoke_failure_as_completed() {
     let mut peer = Peer::ready(None).await;
-    let input = ChaincodeInput { args: vec![Bytes::from_static(b"bad")], ..ChaincodeInput::default() };
-    peer.send(ChaincodeMessage::with_payload(T::Init, "ch", "i", input.encode_to_vec())).await;
+    let input = ChaincodeInput {
+        args: vec![Bytes::from_static(b"bad")],
+        ..ChaincodeInput::default()
+    };
+    peer.send(ChaincodeMessage::with_payload(
+        T::Init,
+        "ch",
+        "i",
+        input.encode_to_vec(),
+    ))
+    .await;
     let reply = peer.recv().await;
     assert_eq!(reply.kind(), Some(T::Error));
     assert_eq!(reply.payload_text(), "init refused");
@@ -240,7 +298,11 @@ async fn writes_and_event_go_out_and_come_back_with_completed() {
 
 #[tokio::test]
 async fn writes_are_batched_when_the_peer_offers_it() {
-    let params = ChaincodeAdditionalParams { use_write_batch: true, max_size_write_batch: 1, ..Default::default() };
+    let params = ChaincodeAdditionalParams {
+        use_write_batch: true,
+        max_size_write_batch: 1,
+        ..Default::default()
+    };
     let mut peer = Peer::ready(Some(params)).await;
     peer.transaction("tx", &["put", "k", "v"]).await;
     // Two writes, at most one per batch: two WRITE_BATCH_STATE, then COMPLETED.
@@ -268,18 +330,28 @@ async fn range_iterator_fetches_next_batches_and_skips_composite_keys() {
         results: keys
             .iter()
             .map(|k| QueryResultBytes {
-                result_bytes: Kv { key: (*k).into(), ..Kv::default() }.encode_to_vec().into(),
+                result_bytes: Kv {
+                    key: (*k).into(),
+                    ..Kv::default()
+                }
+                .encode_to_vec()
+                .into(),
             })
             .collect(),
         has_more: more,
         id: "q1".into(),
         metadata: Bytes::new(),
     };
-    peer.respond(&req, batch(&["a", "b"], true).encode_to_vec()).await;
+    peer.respond(&req, batch(&["a", "b"], true).encode_to_vec())
+        .await;
     let next = peer.recv().await;
     assert_eq!(next.kind(), Some(T::QueryStateNext));
-    assert_eq!(QueryStateNext::decode(next.payload.clone()).unwrap().id, "q1");
-    peer.respond(&next, batch(&["c"], false).encode_to_vec()).await;
+    assert_eq!(
+        QueryStateNext::decode(next.payload.clone()).unwrap().id,
+        "q1"
+    );
+    peer.respond(&next, batch(&["c"], false).encode_to_vec())
+        .await;
     // The last batch said no more: close sends nothing.
     assert_eq!(response_of(&peer.recv().await).payload, "a,b,c");
 }
@@ -291,20 +363,39 @@ async fn a_panic_fails_its_transaction_and_ends_the_instance() {
     let reply = peer.recv().await;
     assert_eq!(reply.kind(), Some(T::Error));
     assert_eq!(reply.payload_text(), "chaincode panicked: boom in tx9");
-    let ended = timeout(Duration::from_secs(5), peer.shim).await.unwrap().unwrap();
-    assert!(matches!(ended, Err(Error::Panicked { ref txid, .. }) if txid == "tx9"), "{ended:?}");
+    let ended = timeout(Duration::from_secs(5), peer.shim)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        matches!(ended, Err(Error::Panicked { ref txid, .. }) if txid == "tx9"),
+        "{ended:?}"
+    );
 }
 
 #[tokio::test]
 async fn refused_registration_ends_with_the_peers_reason() {
     let (peer_end, cc_end) = in_memory_pair(16);
     let shim = tokio::spawn(shim::serve(Arc::new(Probe), "probe:1", cc_end));
-    let mut peer = Peer { stream: peer_end, shim };
+    let mut peer = Peer {
+        stream: peer_end,
+        shim,
+    };
     let reg = peer.recv().await;
-    peer.send(ChaincodeMessage::error_reply(&reg, "duplicate chaincode probe:1")).await;
-    let ended = timeout(Duration::from_secs(5), peer.shim).await.unwrap().unwrap();
+    peer.send(ChaincodeMessage::error_reply(
+        &reg,
+        "duplicate chaincode probe:1",
+    ))
+    .await;
+    let ended = timeout(Duration::from_secs(5), peer.shim)
+        .await
+        .unwrap()
+        .unwrap();
     let err = ended.unwrap_err();
-    assert_eq!(err.to_string(), "the peer refused to register chaincode probe:1: duplicate chaincode probe:1");
+    assert_eq!(
+        err.to_string(),
+        "the peer refused to register chaincode probe:1: duplicate chaincode probe:1"
+    );
 }
 
 #[tokio::test]
@@ -312,8 +403,14 @@ async fn stream_end_ends_the_shim_with_an_error() {
     let mut peer = Peer::ready(None).await;
     peer.recv_nothing_pending();
     drop(peer.stream);
-    let ended = timeout(Duration::from_secs(5), peer.shim).await.unwrap().unwrap();
-    assert!(matches!(ended, Err(Error::StreamClosed { .. })), "{ended:?}");
+    let ended = timeout(Duration::from_secs(5), peer.shim)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        matches!(ended, Err(Error::StreamClosed { .. })),
+        "{ended:?}"
+    );
 }
 
 impl Peer {

@@ -5,16 +5,21 @@
 //! Both measured bodies run as a task on the runtime (and are awaited from the benchmark
 //! thread), so both pay the same spawn and cross-thread completion.
 
-#![allow(unused_crate_dependencies, missing_docs)]
+#![allow(
+    unused_crate_dependencies,
+    missing_docs,
+    clippy::unwrap_used,
+    clippy::expect_used
+)]
 
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use criterion::{criterion_group, criterion_main, Criterion};
-use proto::protos::ChaincodeMessage;
+use criterion::{Criterion, criterion_group, criterion_main};
 use proto::MessageType;
-use tests::{input, TestPeer};
+use proto::protos::ChaincodeMessage;
+use tests::{TestPeer, input};
 use tokio::sync::mpsc;
 
 fn runtime() -> tokio::runtime::Runtime {
@@ -30,7 +35,8 @@ fn inproc_invoke(c: &mut Criterion) {
     let peer = TestPeer::new();
     let args = input(&["incr", "counter"]);
     // Launch once, outside the measurement.
-    rt.block_on(peer.invoke("bench", "kvscc", &["incr", "counter"])).expect("warm-up");
+    rt.block_on(peer.invoke("bench", "kvscc", &["incr", "counter"]))
+        .expect("warm-up");
     let (template, _) = peer.tx("bench", "kvscc", &args);
     let ledger = peer.ledgers.get_or_create("bench").expect("ledger");
     let n = Arc::new(AtomicU64::new(0));
@@ -45,7 +51,8 @@ fn inproc_invoke(c: &mut Criterion) {
             params.simulator = Some(ledger.new_tx_simulator());
             let (support, args) = (support.clone(), args.clone());
             async move {
-                let task = tokio::spawn(async move { support.execute(&params, "kvscc", args).await });
+                let task =
+                    tokio::spawn(async move { support.execute(&params, "kvscc", args).await });
                 let result = task.await.expect("task").expect("invoke");
                 assert_eq!(result.response.status, 200);
             }
@@ -57,7 +64,12 @@ fn inproc_invoke(c: &mut Criterion) {
     let (to_peer, peer_rx) = mpsc::channel::<ChaincodeMessage>(128);
     rt.spawn(async move {
         while let Some(msg) = cc_rx.recv().await {
-            let reply = ChaincodeMessage::with_payload(MessageType::Response, msg.channel_id, msg.txid, msg.payload);
+            let reply = ChaincodeMessage::with_payload(
+                MessageType::Response,
+                msg.channel_id,
+                msg.txid,
+                msg.payload,
+            );
             if to_peer.send(reply).await.is_err() {
                 break;
             }
@@ -70,10 +82,19 @@ fn inproc_invoke(c: &mut Criterion) {
             async move {
                 let task = tokio::spawn(async move {
                     let mut rx = peer_rx.lock().await;
-                    for kind in [MessageType::Transaction, MessageType::GetState, MessageType::PutState] {
+                    for kind in [
+                        MessageType::Transaction,
+                        MessageType::GetState,
+                        MessageType::PutState,
+                    ] {
                         let txid = format!("tx{}", n.fetch_add(1, Ordering::Relaxed));
                         to_cc
-                            .send(ChaincodeMessage::with_payload(kind, "bench", txid, &b"counter"[..]))
+                            .send(ChaincodeMessage::with_payload(
+                                kind,
+                                "bench",
+                                txid,
+                                &b"counter"[..],
+                            ))
                             .await
                             .expect("send");
                         rx.recv().await.expect("reply");

@@ -1,7 +1,7 @@
 //! Chaincodes and backends that misbehave on purpose.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -80,6 +80,9 @@ impl Vm for CountingVm {
     }
 
     async fn recent_output(&self, _: &Ccid) -> Vec<String> {
-        vec!["starting up…".into(), "still waiting for a database that never comes".into()]
+        vec![
+            "starting up…".into(),
+            "still waiting for a database that never comes".into(),
+        ]
     }
 }

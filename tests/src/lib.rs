@@ -2,6 +2,7 @@
 //! well-formed signed proposals, and checks for what the environment offers.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+#![cfg_attr(test, allow(unused_crate_dependencies))]
 
 pub mod fixtures;
 
@@ -35,7 +36,10 @@ pub fn init_logging() {
 /// A chaincode input from text arguments.
 pub fn input(args: &[&str]) -> ChaincodeInput {
     ChaincodeInput {
-        args: args.iter().map(|a| Bytes::copy_from_slice(a.as_bytes())).collect(),
+        args: args
+            .iter()
+            .map(|a| Bytes::copy_from_slice(a.as_bytes()))
+            .collect(),
         ..ChaincodeInput::default()
     }
 }
@@ -62,7 +66,13 @@ pub struct TestPeer {
 pub struct TestPeerBuilder {
     pub config: SupportConfig,
     pub chaincodes: SystemChaincodes,
-    builder_hook: Option<Box<dyn FnOnce(peer_support::ChaincodeSupportBuilder) -> peer_support::ChaincodeSupportBuilder>>,
+    builder_hook: Option<
+        Box<
+            dyn FnOnce(
+                peer_support::ChaincodeSupportBuilder,
+            ) -> peer_support::ChaincodeSupportBuilder,
+        >,
+    >,
 }
 
 impl TestPeerBuilder {
@@ -72,13 +82,22 @@ impl TestPeerBuilder {
     }
 
     /// Adds a system chaincode only this peer runs.
-    pub fn chaincode(mut self, name: &str, version: &str, f: impl Fn() -> Arc<dyn shim::Chaincode> + Send + Sync + 'static) -> Self {
+    pub fn chaincode(
+        mut self,
+        name: &str,
+        version: &str,
+        f: impl Fn() -> Arc<dyn shim::Chaincode> + Send + Sync + 'static,
+    ) -> Self {
         self.chaincodes.add(name, version, f);
         self
     }
 
     /// Changes the support builder (extra backends, TLS, …).
-    pub fn with(mut self, f: impl FnOnce(peer_support::ChaincodeSupportBuilder) -> peer_support::ChaincodeSupportBuilder + 'static) -> Self {
+    pub fn with(
+        mut self,
+        f: impl FnOnce(peer_support::ChaincodeSupportBuilder) -> peer_support::ChaincodeSupportBuilder
+        + 'static,
+    ) -> Self {
         self.builder_hook = Some(Box::new(f));
         self
     }
@@ -137,7 +156,12 @@ impl TestPeer {
     }
 
     /// Transaction parameters with a fresh simulator and a signed proposal.
-    pub fn tx(&self, channel: &str, chaincode: &str, input: &ChaincodeInput) -> (TxParams, Arc<peer_support::ledger::Simulator>) {
+    pub fn tx(
+        &self,
+        channel: &str,
+        chaincode: &str,
+        input: &ChaincodeInput,
+    ) -> (TxParams, Arc<peer_support::ledger::Simulator>) {
         let n = self.txs.fetch_add(1, Ordering::Relaxed);
         let built = proposal::build(&ProposalSpec {
             channel_id: channel.into(),
@@ -160,7 +184,14 @@ impl TestPeer {
         (params, simulator)
     }
 
-    async fn run(&self, channel: &str, cc: &str, args: &[&str], init: bool, commit: Commit) -> peer_support::Result<ExecuteResult> {
+    async fn run(
+        &self,
+        channel: &str,
+        cc: &str,
+        args: &[&str],
+        init: bool,
+        commit: Commit,
+    ) -> peer_support::Result<ExecuteResult> {
         let input = input(args);
         let (params, simulator) = self.tx(channel, cc, &input);
         let result = if init {
@@ -176,17 +207,32 @@ impl TestPeer {
     }
 
     /// Invokes and commits on success.
-    pub async fn invoke(&self, channel: &str, cc: &str, args: &[&str]) -> peer_support::Result<ExecuteResult> {
+    pub async fn invoke(
+        &self,
+        channel: &str,
+        cc: &str,
+        args: &[&str],
+    ) -> peer_support::Result<ExecuteResult> {
         self.run(channel, cc, args, false, Commit::OnSuccess).await
     }
 
     /// Runs Init and commits on success.
-    pub async fn init(&self, channel: &str, cc: &str, args: &[&str]) -> peer_support::Result<ExecuteResult> {
+    pub async fn init(
+        &self,
+        channel: &str,
+        cc: &str,
+        args: &[&str],
+    ) -> peer_support::Result<ExecuteResult> {
         self.run(channel, cc, args, true, Commit::OnSuccess).await
     }
 
     /// Invokes without committing.
-    pub async fn query(&self, channel: &str, cc: &str, args: &[&str]) -> peer_support::Result<ExecuteResult> {
+    pub async fn query(
+        &self,
+        channel: &str,
+        cc: &str,
+        args: &[&str],
+    ) -> peer_support::Result<ExecuteResult> {
         self.run(channel, cc, args, false, Commit::Never).await
     }
 
@@ -221,6 +267,10 @@ pub fn kvscc() -> Ccid {
 
 /// The payload of a successful response as text, or a panic with the response.
 pub fn ok_text(result: &ExecuteResult) -> String {
-    assert_eq!(result.response.status, 200, "expected success, got {:?}", result.response);
+    assert_eq!(
+        result.response.status, 200,
+        "expected success, got {:?}",
+        result.response
+    );
     String::from_utf8_lossy(&result.response.payload).into_owned()
 }

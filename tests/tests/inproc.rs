@@ -1,15 +1,15 @@
 //! System chaincodes launched through peer-support by container type SYSTEM, end to end.
 
-#![allow(unused_crate_dependencies)]
+#![allow(unused_crate_dependencies, clippy::unwrap_used, clippy::expect_used)]
 
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use peer_support::{ChaincodeDefinition, Error};
 use serde_json::Value;
-use tests::fixtures::{troublemaker, CountingVm};
-use tests::{kvscc, ok_text, TestPeer};
+use tests::fixtures::{CountingVm, troublemaker};
+use tests::{TestPeer, kvscc, ok_text};
 use vm_api::Ccid;
 use vm_inproc::{InprocVm, SystemChaincodes};
 
@@ -18,7 +18,11 @@ const CH: &str = "mychannel";
 #[tokio::test]
 async fn system_registered_when_vm_inproc_is_linked() {
     let registry = vm_api::providers().expect("no duplicate providers");
-    assert!(registry.get("SYSTEM").is_some(), "registered: {:?}", registry.keys());
+    assert!(
+        registry.get("SYSTEM").is_some(),
+        "registered: {:?}",
+        registry.keys()
+    );
     let sccs = vm_inproc::system_chaincodes().unwrap();
     assert!(sccs.contains(&kvscc()), "{sccs:?}");
 }
@@ -27,27 +31,51 @@ async fn system_registered_when_vm_inproc_is_linked() {
 async fn launch_invoke_and_read_state_back() {
     let peer = TestPeer::new();
     ok_text(&peer.init(CH, "kvscc", &["init", "a", "1"]).await.unwrap());
-    assert_eq!(ok_text(&peer.invoke(CH, "kvscc", &["put", "b", "2"]).await.unwrap()), "ok");
+    assert_eq!(
+        ok_text(&peer.invoke(CH, "kvscc", &["put", "b", "2"]).await.unwrap()),
+        "ok"
+    );
     assert_eq!(peer.state(CH, "kvscc", "a").as_deref(), Some(&b"1"[..]));
     assert_eq!(peer.state(CH, "kvscc", "b").as_deref(), Some(&b"2"[..]));
-    assert_eq!(ok_text(&peer.query(CH, "kvscc", &["get", "b"]).await.unwrap()), "2");
+    assert_eq!(
+        ok_text(&peer.query(CH, "kvscc", &["get", "b"]).await.unwrap()),
+        "2"
+    );
     let missing = peer.query(CH, "kvscc", &["get", "zz"]).await.unwrap();
     assert_eq!(missing.response.status, 500);
     assert_eq!(missing.response.message, "no such key: zz");
     peer.invoke(CH, "kvscc", &["del", "b"]).await.unwrap();
     assert_eq!(peer.state(CH, "kvscc", "b"), None);
-    assert_eq!(peer.support.registry().registered(), vec![kvscc().registered_name()]);
+    assert_eq!(
+        peer.support.registry().registered(),
+        vec![kvscc().registered_name()]
+    );
 }
 
 #[tokio::test]
 async fn writes_are_the_same_with_and_without_write_batches() {
     for batch in [None, Some(1), Some(1000)] {
-        let peer = TestPeer::builder().config(|c| c.write_batch = batch).build();
+        let peer = TestPeer::builder()
+            .config(|c| c.write_batch = batch)
+            .build();
         peer.invoke(CH, "kvscc", &["put", "k", "v"]).await.unwrap();
-        peer.invoke(CH, "kvscc", &["putc", "color", "red", "1", "x"]).await.unwrap();
-        assert_eq!(peer.state(CH, "kvscc", "k").as_deref(), Some(&b"v"[..]), "batch {batch:?}");
-        let found = peer.query(CH, "kvscc", &["byprefix", "color"]).await.unwrap();
-        assert_eq!(ok_text(&found), r#"[{"attrs":["red","1"],"value":"x"}]"#, "batch {batch:?}");
+        peer.invoke(CH, "kvscc", &["putc", "color", "red", "1", "x"])
+            .await
+            .unwrap();
+        assert_eq!(
+            peer.state(CH, "kvscc", "k").as_deref(),
+            Some(&b"v"[..]),
+            "batch {batch:?}"
+        );
+        let found = peer
+            .query(CH, "kvscc", &["byprefix", "color"])
+            .await
+            .unwrap();
+        assert_eq!(
+            ok_text(&found),
+            r#"[{"attrs":["red","1"],"value":"x"}]"#,
+            "batch {batch:?}"
+        );
     }
 }
 
@@ -58,7 +86,8 @@ async fn concurrent_launches_make_one_instance() {
     let peer = TestPeer::builder()
         .with(move |b| {
             b.vm("SYSTEM", move |ctx| {
-                let inproc = InprocVm::new(ctx.stream_handler.clone().unwrap(), SystemChaincodes::new());
+                let inproc =
+                    InprocVm::new(ctx.stream_handler.clone().unwrap(), SystemChaincodes::new());
                 Ok(Arc::new(CountingVm {
                     inner: Arc::new(inproc),
                     starts: counter.clone(),
@@ -70,12 +99,19 @@ async fn concurrent_launches_make_one_instance() {
         .build();
     let calls = (0..20).map(|i| {
         let peer = &peer;
-        async move { peer.invoke(CH, "kvscc", &["put", &format!("k{i}"), "v"]).await }
+        async move {
+            peer.invoke(CH, "kvscc", &["put", &format!("k{i}"), "v"])
+                .await
+        }
     });
     for result in futures::future::join_all(calls).await {
         ok_text(&result.unwrap());
     }
-    assert_eq!(starts.load(Ordering::SeqCst), 1, "one start for 20 concurrent launches");
+    assert_eq!(
+        starts.load(Ordering::SeqCst),
+        1,
+        "one start for 20 concurrent launches"
+    );
     assert_eq!(peer.support.registry().registered().len(), 1);
 }
 
@@ -87,7 +123,8 @@ async fn startup_timeout_is_clear_leaves_nothing_and_the_next_launch_succeeds() 
         .config(|c| c.startup_timeout = Duration::from_millis(300))
         .with(move |b| {
             b.vm("SYSTEM", move |ctx| {
-                let inproc = InprocVm::new(ctx.stream_handler.clone().unwrap(), SystemChaincodes::new());
+                let inproc =
+                    InprocVm::new(ctx.stream_handler.clone().unwrap(), SystemChaincodes::new());
                 Ok(Arc::new(CountingVm {
                     inner: Arc::new(inproc),
                     starts: counter.clone(),
@@ -97,28 +134,45 @@ async fn startup_timeout_is_clear_leaves_nothing_and_the_next_launch_succeeds() 
             })
         })
         .build();
-    let err = peer.invoke(CH, "kvscc", &["put", "k", "v"]).await.unwrap_err();
+    let err = peer
+        .invoke(CH, "kvscc", &["put", "k", "v"])
+        .await
+        .unwrap_err();
     let text = err.report();
     assert!(matches!(err, Error::Launch { .. }), "{text}");
     assert!(text.contains("did not register within 300ms"), "{text}");
-    assert!(text.contains("still waiting for a database that never comes"), "last output shown: {text}");
+    assert!(
+        text.contains("still waiting for a database that never comes"),
+        "last output shown: {text}"
+    );
     assert!(peer.support.registry().registered().is_empty());
-    assert!(peer.support.registry().launched().is_empty(), "no leftover launch");
+    assert!(
+        peer.support.registry().launched().is_empty(),
+        "no leftover launch"
+    );
     ok_text(&peer.invoke(CH, "kvscc", &["put", "k", "v"]).await.unwrap());
     assert_eq!(starts.load(Ordering::SeqCst), 2);
 }
 
 #[tokio::test]
 async fn a_panicking_chaincode_fails_its_caller_and_the_peer_keeps_serving() {
-    let peer = TestPeer::builder().chaincode("trouble", "1", troublemaker).build();
+    let peer = TestPeer::builder()
+        .chaincode("trouble", "1", troublemaker)
+        .build();
     ok_text(&peer.invoke(CH, "kvscc", &["put", "k", "v"]).await.unwrap());
-    assert_eq!(ok_text(&peer.invoke(CH, "trouble", &["ping"]).await.unwrap()), "pong");
+    assert_eq!(
+        ok_text(&peer.invoke(CH, "trouble", &["ping"]).await.unwrap()),
+        "pong"
+    );
     let err = peer.invoke(CH, "trouble", &["panic"]).await.unwrap_err();
     let text = err.report();
     assert!(matches!(err, Error::Chaincode { .. }), "{text}");
     assert!(text.contains("troublemaker panicked on purpose"), "{text}");
     // Others are untouched and the panicked one is launched again.
-    assert_eq!(ok_text(&peer.query(CH, "kvscc", &["get", "k"]).await.unwrap()), "v");
+    assert_eq!(
+        ok_text(&peer.query(CH, "kvscc", &["get", "k"]).await.unwrap()),
+        "v"
+    );
     let mut relaunched = false;
     for _ in 0..50 {
         match peer.invoke(CH, "trouble", &["ping"]).await {
@@ -136,11 +190,20 @@ async fn a_panicking_chaincode_fails_its_caller_and_the_peer_keeps_serving() {
 
 #[tokio::test]
 async fn init_returning_error_is_an_error_to_the_caller() {
-    let peer = TestPeer::builder().chaincode("trouble", "1", troublemaker).build();
+    let peer = TestPeer::builder()
+        .chaincode("trouble", "1", troublemaker)
+        .build();
     let err = peer.init(CH, "trouble", &["fail"]).await.unwrap_err();
-    assert!(matches!(&err, Error::Chaincode { message, .. } if message == "init refused on purpose"), "{}", err.report());
+    assert!(
+        matches!(&err, Error::Chaincode { message, .. } if message == "init refused on purpose"),
+        "{}",
+        err.report()
+    );
     let failed = peer.invoke(CH, "kvscc", &["fail", "nope"]).await.unwrap();
-    assert_eq!((failed.response.status, failed.response.message.as_str()), (500, "nope"));
+    assert_eq!(
+        (failed.response.status, failed.response.message.as_str()),
+        (500, "nope")
+    );
 }
 
 #[tokio::test]
@@ -149,39 +212,106 @@ async fn execute_timeout_fails_the_transaction_not_the_chaincode() {
         .config(|c| c.execute_timeout = Duration::from_millis(200))
         .chaincode("trouble", "1", troublemaker)
         .build();
-    let err = peer.invoke(CH, "trouble", &["sleep", "2000"]).await.unwrap_err();
-    assert!(matches!(err, Error::ExecuteTimeout { .. }), "{}", err.report());
-    assert_eq!(ok_text(&peer.invoke(CH, "trouble", &["ping"]).await.unwrap()), "pong");
+    let err = peer
+        .invoke(CH, "trouble", &["sleep", "2000"])
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, Error::ExecuteTimeout { .. }),
+        "{}",
+        err.report()
+    );
+    assert_eq!(
+        ok_text(&peer.invoke(CH, "trouble", &["ping"]).await.unwrap()),
+        "pong"
+    );
 }
 
 #[tokio::test]
 async fn chaincode_to_chaincode_on_the_same_and_another_channel() {
     let peer = TestPeer::new();
-    peer.invoke(CH, "kvscc", &["put", "k", "here"]).await.unwrap();
-    peer.invoke("other", "kvscc", &["put", "k", "there"]).await.unwrap();
-    assert_eq!(ok_text(&peer.query(CH, "callerscc", &["call", "kvscc", "get", "k"]).await.unwrap()), "here");
+    peer.invoke(CH, "kvscc", &["put", "k", "here"])
+        .await
+        .unwrap();
+    peer.invoke("other", "kvscc", &["put", "k", "there"])
+        .await
+        .unwrap();
     assert_eq!(
-        ok_text(&peer.query(CH, "callerscc", &["callon", "kvscc", "other", "get", "k"]).await.unwrap()),
+        ok_text(
+            &peer
+                .query(CH, "callerscc", &["call", "kvscc", "get", "k"])
+                .await
+                .unwrap()
+        ),
+        "here"
+    );
+    assert_eq!(
+        ok_text(
+            &peer
+                .query(CH, "callerscc", &["callon", "kvscc", "other", "get", "k"])
+                .await
+                .unwrap()
+        ),
         "there"
     );
     // Writes by the callee land in the callee's namespace, in the caller's transaction.
-    ok_text(&peer.invoke(CH, "callerscc", &["call", "kvscc", "put", "k2", "via"]).await.unwrap());
+    ok_text(
+        &peer
+            .invoke(CH, "callerscc", &["call", "kvscc", "put", "k2", "via"])
+            .await
+            .unwrap(),
+    );
     assert_eq!(peer.state(CH, "kvscc", "k2").as_deref(), Some(&b"via"[..]));
     assert_eq!(peer.state(CH, "callerscc", "k2"), None);
     // Another channel is read-only.
-    let denied = peer.invoke(CH, "callerscc", &["callon", "kvscc", "other", "put", "x", "y"]).await.unwrap();
-    assert!(denied.response.message.contains("may only read"), "{:?}", denied.response);
+    let denied = peer
+        .invoke(
+            CH,
+            "callerscc",
+            &["callon", "kvscc", "other", "put", "x", "y"],
+        )
+        .await
+        .unwrap();
+    assert!(
+        denied.response.message.contains("may only read"),
+        "{:?}",
+        denied.response
+    );
     // The callee's error status comes back to the caller.
-    let relay = peer.query(CH, "callerscc", &["relay", "kvscc", "get", "missing"]).await.unwrap();
+    let relay = peer
+        .query(CH, "callerscc", &["relay", "kvscc", "get", "missing"])
+        .await
+        .unwrap();
     let v: Value = serde_json::from_str(&ok_text(&relay)).unwrap();
     assert_eq!(v["status"], 500);
     assert_eq!(v["message"], "no such key: missing");
     // An unknown callee is a clear error.
-    let unknown = peer.query(CH, "callerscc", &["call", "nosuchcc", "get", "k"]).await.unwrap();
-    assert!(unknown.response.message.contains("chaincode nosuchcc is not defined"), "{:?}", unknown.response);
+    let unknown = peer
+        .query(CH, "callerscc", &["call", "nosuchcc", "get", "k"])
+        .await
+        .unwrap();
+    assert!(
+        unknown
+            .response
+            .message
+            .contains("chaincode nosuchcc is not defined"),
+        "{:?}",
+        unknown.response
+    );
     // A chaincode calling itself in the same transaction is refused, not deadlocked.
-    let looped = peer.query(CH, "callerscc", &["call", "callerscc", "call", "kvscc", "get", "k"]).await.unwrap();
-    assert!(looped.response.message.contains("already running"), "{:?}", looped.response);
+    let looped = peer
+        .query(
+            CH,
+            "callerscc",
+            &["call", "callerscc", "call", "kvscc", "get", "k"],
+        )
+        .await
+        .unwrap();
+    assert!(
+        looped.response.message.contains("already running"),
+        "{:?}",
+        looped.response
+    );
 }
 
 #[tokio::test]
@@ -194,13 +324,28 @@ async fn ranges_over_more_than_one_batch_and_pages_with_bookmarks() {
     }
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     ok_text(&peer.init(CH, "kvscc", &args).await.unwrap());
-    peer.invoke(CH, "kvscc", &["putc", "color", "red", "1", "composite"]).await.unwrap();
+    peer.invoke(CH, "kvscc", &["putc", "color", "red", "1", "composite"])
+        .await
+        .unwrap();
 
-    let all: Vec<Value> = serde_json::from_str(&ok_text(&peer.query(CH, "kvscc", &["range", "", ""]).await.unwrap())).unwrap();
-    assert_eq!(all.len(), 300, "three batches of results, composite keys left out");
+    let all: Vec<Value> = serde_json::from_str(&ok_text(
+        &peer.query(CH, "kvscc", &["range", "", ""]).await.unwrap(),
+    ))
+    .unwrap();
+    assert_eq!(
+        all.len(),
+        300,
+        "three batches of results, composite keys left out"
+    );
     assert_eq!(all[0]["key"], "key000");
     assert_eq!(all[299]["key"], "key299");
-    let part: Vec<Value> = serde_json::from_str(&ok_text(&peer.query(CH, "kvscc", &["range", "key100", "key250"]).await.unwrap())).unwrap();
+    let part: Vec<Value> = serde_json::from_str(&ok_text(
+        &peer
+            .query(CH, "kvscc", &["range", "key100", "key250"])
+            .await
+            .unwrap(),
+    ))
+    .unwrap();
     assert_eq!(part.len(), 150);
 
     // Pages of 120 (larger than one batch of 100), following bookmarks to the end.
@@ -209,18 +354,29 @@ async fn ranges_over_more_than_one_batch_and_pages_with_bookmarks() {
     let mut pages = 0;
     loop {
         let page: Value = serde_json::from_str(&ok_text(
-            &peer.query(CH, "kvscc", &["page", "", "", "120", &bookmark]).await.unwrap(),
+            &peer
+                .query(CH, "kvscc", &["page", "", "", "120", &bookmark])
+                .await
+                .unwrap(),
         ))
         .unwrap();
         pages += 1;
         let records = page["records"].as_array().unwrap();
         assert_eq!(page["fetched"], records.len());
-        seen.extend(records.iter().map(|r| r["key"].as_str().unwrap().to_owned()));
+        seen.extend(
+            records
+                .iter()
+                .map(|r| r["key"].as_str().unwrap().to_owned()),
+        );
         bookmark = page["bookmark"].as_str().unwrap().to_owned();
         if bookmark.is_empty() {
             break;
         }
-        assert_eq!(bookmark, format!("key{:03}", seen.len()), "bookmark is the next page's first key");
+        assert_eq!(
+            bookmark,
+            format!("key{:03}", seen.len()),
+            "bookmark is the next page's first key"
+        );
     }
     assert_eq!(pages, 3);
     assert_eq!(seen.len(), 300);
@@ -233,23 +389,69 @@ async fn history_metadata_and_events() {
     let put1 = peer.invoke(CH, "kvscc", &["put", "h", "v1"]).await.unwrap();
     peer.invoke(CH, "kvscc", &["put", "h", "v2"]).await.unwrap();
     peer.invoke(CH, "kvscc", &["del", "h"]).await.unwrap();
-    let history: Vec<Value> = serde_json::from_str(&ok_text(&peer.query(CH, "kvscc", &["history", "h"]).await.unwrap())).unwrap();
-    let values: Vec<(&str, bool)> = history.iter().map(|h| (h["value"].as_str().unwrap(), h["deleted"].as_bool().unwrap())).collect();
-    assert_eq!(values, [("", true), ("v2", false), ("v1", false)], "newest first");
+    let history: Vec<Value> = serde_json::from_str(&ok_text(
+        &peer.query(CH, "kvscc", &["history", "h"]).await.unwrap(),
+    ))
+    .unwrap();
+    let values: Vec<(&str, bool)> = history
+        .iter()
+        .map(|h| {
+            (
+                h["value"].as_str().unwrap(),
+                h["deleted"].as_bool().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        values,
+        [("", true), ("v2", false), ("v1", false)],
+        "newest first"
+    );
     let _ = put1;
 
     peer.invoke(CH, "kvscc", &["put", "m", "x"]).await.unwrap();
-    peer.invoke(CH, "kvscc", &["setmeta", "m", "VALIDATION_PARAMETER", "policy"]).await.unwrap();
-    assert_eq!(ok_text(&peer.query(CH, "kvscc", &["getmeta", "m", "VALIDATION_PARAMETER"]).await.unwrap()), "policy");
+    peer.invoke(
+        CH,
+        "kvscc",
+        &["setmeta", "m", "VALIDATION_PARAMETER", "policy"],
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        ok_text(
+            &peer
+                .query(CH, "kvscc", &["getmeta", "m", "VALIDATION_PARAMETER"])
+                .await
+                .unwrap()
+        ),
+        "policy"
+    );
     // A value written later keeps the key's metadata.
     peer.invoke(CH, "kvscc", &["put", "m", "y"]).await.unwrap();
-    assert_eq!(ok_text(&peer.query(CH, "kvscc", &["getmeta", "m", "VALIDATION_PARAMETER"]).await.unwrap()), "policy");
+    assert_eq!(
+        ok_text(
+            &peer
+                .query(CH, "kvscc", &["getmeta", "m", "VALIDATION_PARAMETER"])
+                .await
+                .unwrap()
+        ),
+        "policy"
+    );
 
-    let evented = peer.invoke(CH, "kvscc", &["event", "Created", "payload"]).await.unwrap();
+    let evented = peer
+        .invoke(CH, "kvscc", &["event", "Created", "payload"])
+        .await
+        .unwrap();
     let event = evented.event.expect("event returned with the response");
-    assert_eq!((event.event_name.as_str(), &event.payload[..]), ("Created", &b"payload"[..]));
+    assert_eq!(
+        (event.event_name.as_str(), &event.payload[..]),
+        ("Created", &b"payload"[..])
+    );
 
-    let me: Value = serde_json::from_str(&ok_text(&peer.query(CH, "kvscc", &["whoami"]).await.unwrap())).unwrap();
+    let me: Value = serde_json::from_str(&ok_text(
+        &peer.query(CH, "kvscc", &["whoami"]).await.unwrap(),
+    ))
+    .unwrap();
     assert_eq!(me["channel"], CH);
     assert_eq!(me["mspid"], "Org1MSP");
     assert_eq!(me["txid"].as_str().unwrap().len(), 64, "Fabric-style txid");
@@ -264,19 +466,53 @@ async fn conflicting_transactions_never_both_commit() {
     let input = tests::input(&["incr", "c"]);
     let (p1, s1) = peer.tx(CH, "kvscc", &input);
     let (p2, s2) = peer.tx(CH, "kvscc", &input);
-    assert_eq!(ok_text(&peer.support.execute(&p1, "kvscc", input.clone()).await.unwrap()), "1");
-    assert_eq!(ok_text(&peer.support.execute(&p2, "kvscc", input.clone()).await.unwrap()), "1");
+    assert_eq!(
+        ok_text(
+            &peer
+                .support
+                .execute(&p1, "kvscc", input.clone())
+                .await
+                .unwrap()
+        ),
+        "1"
+    );
+    assert_eq!(
+        ok_text(
+            &peer
+                .support
+                .execute(&p2, "kvscc", input.clone())
+                .await
+                .unwrap()
+        ),
+        "1"
+    );
     ledger.commit(&p1.tx_id, None, &s1.rwset()).unwrap();
     let err = ledger.commit(&p2.tx_id, None, &s2.rwset()).unwrap_err();
-    assert!(matches!(err, Error::MvccConflict { .. }), "{}", err.report());
+    assert!(
+        matches!(err, Error::MvccConflict { .. }),
+        "{}",
+        err.report()
+    );
     assert!(err.to_string().contains("kvscc/c"), "{err}");
     assert_eq!(peer.state(CH, "kvscc", "c").as_deref(), Some(&b"1"[..]));
     // A range read is protected too: a key appearing in it conflicts.
     let (p3, s3) = peer.tx(CH, "kvscc", &tests::input(&["range", "a", "z"]));
-    ok_text(&peer.support.execute(&p3, "kvscc", tests::input(&["range", "a", "z"])).await.unwrap());
-    peer.invoke(CH, "kvscc", &["put", "m", "new"]).await.unwrap();
+    ok_text(
+        &peer
+            .support
+            .execute(&p3, "kvscc", tests::input(&["range", "a", "z"]))
+            .await
+            .unwrap(),
+    );
+    peer.invoke(CH, "kvscc", &["put", "m", "new"])
+        .await
+        .unwrap();
     let err = ledger.commit(&p3.tx_id, None, &s3.rwset()).unwrap_err();
-    assert!(matches!(err, Error::MvccConflict { .. }), "{}", err.report());
+    assert!(
+        matches!(err, Error::MvccConflict { .. }),
+        "{}",
+        err.report()
+    );
 }
 
 #[tokio::test]
@@ -290,21 +526,38 @@ async fn unknown_container_type_names_the_registered_ones() {
     let err = peer.support.launch(&def).await.unwrap_err();
     let text = err.report();
     assert!(text.contains("unknown container type \"NOPE\""), "{text}");
-    assert!(text.contains("SYSTEM"), "lists the registered types: {text}");
+    assert!(
+        text.contains("SYSTEM"),
+        "lists the registered types: {text}"
+    );
     // And the peer still works.
     ok_text(&peer.invoke(CH, "kvscc", &["put", "k", "v"]).await.unwrap());
-    assert!(peer.support.registry().launched().iter().all(|n| n != "ghost:1"));
+    assert!(
+        peer.support
+            .registry()
+            .launched()
+            .iter()
+            .all(|n| n != "ghost:1")
+    );
 }
 
 #[tokio::test]
 async fn unknown_chaincode_is_a_clear_error() {
     let peer = TestPeer::new();
     let err = peer.invoke(CH, "nosuch", &["x"]).await.unwrap_err();
-    assert_eq!(err.to_string(), "chaincode nosuch is not defined on channel \"mychannel\"");
+    assert_eq!(
+        err.to_string(),
+        "chaincode nosuch is not defined on channel \"mychannel\""
+    );
     // Defined but unknown to the backend.
-    peer.definitions.define(ChaincodeDefinition::system(Ccid::new("phantom", "1")));
+    peer.definitions
+        .define(ChaincodeDefinition::system(Ccid::new("phantom", "1")));
     let err = peer.invoke(CH, "phantom", &["x"]).await.unwrap_err();
-    assert!(err.report().contains("unknown chaincode phantom:1"), "{}", err.report());
+    assert!(
+        err.report().contains("unknown chaincode phantom:1"),
+        "{}",
+        err.report()
+    );
     assert!(peer.support.registry().launched().is_empty());
 }
 

@@ -1,7 +1,7 @@
 //! The peer's handler against raw streams: malformed and out-of-place messages, duplicate
 //! registrations, dev mode, keepalive.
 
-#![allow(unused_crate_dependencies)]
+#![allow(unused_crate_dependencies, clippy::unwrap_used, clippy::expect_used)]
 
 use std::time::Duration;
 
@@ -9,10 +9,10 @@ use bytes::Bytes;
 use futures::StreamExt;
 use peer_support::{ChaincodeDefinition, Error};
 use prost::Message;
-use proto::protos::{ChaincodeAdditionalParams, ChaincodeId, ChaincodeMessage, GetState};
-use proto::stream::{in_memory_pair, ChaincodeStream};
 use proto::MessageType as T;
-use tests::{ok_text, TestPeer};
+use proto::protos::{ChaincodeAdditionalParams, ChaincodeId, ChaincodeMessage, GetState};
+use proto::stream::{ChaincodeStream, in_memory_pair};
+use tests::{TestPeer, ok_text};
 use tokio::time::timeout;
 use vm_api::{Ccid, CodePackage, StreamOrigin};
 
@@ -27,7 +27,11 @@ impl Raw {
     fn connect(peer: &TestPeer) -> Raw {
         let (peer_end, cc_end) = in_memory_pair(16);
         let support = peer.support.clone();
-        tokio::spawn(async move { support.handle_chaincode_stream(peer_end, StreamOrigin::default()).await });
+        tokio::spawn(async move {
+            support
+                .handle_chaincode_stream(peer_end, StreamOrigin::default())
+                .await
+        });
         Raw { end: cc_end }
     }
 
@@ -43,8 +47,17 @@ impl Raw {
     }
 
     async fn register(&mut self, name: &str) -> ChaincodeMessage {
-        let id = ChaincodeId { name: name.into(), ..ChaincodeId::default() };
-        self.send(ChaincodeMessage::with_payload(T::Register, "", "", id.encode_to_vec())).await;
+        let id = ChaincodeId {
+            name: name.into(),
+            ..ChaincodeId::default()
+        };
+        self.send(ChaincodeMessage::with_payload(
+            T::Register,
+            "",
+            "",
+            id.encode_to_vec(),
+        ))
+        .await;
         self.recv().await.expect("a reply to REGISTER")
     }
 }
@@ -57,7 +70,10 @@ fn define_dev(peer: &TestPeer, name: &str) {
     peer.definitions.define(ChaincodeDefinition::user(
         Ccid::new(name, "1"),
         "PROCESS",
-        CodePackage { platform: "binary".into(), path: "/nonexistent".into() },
+        CodePackage {
+            platform: "binary".into(),
+            path: "/nonexistent".into(),
+        },
     ));
 }
 
@@ -69,12 +85,33 @@ async fn messages_before_register_get_an_error_and_a_bad_register_closes_the_str
     let reply = raw.recv().await.unwrap();
     assert_eq!(reply.kind(), Some(T::Error));
     assert_eq!(reply.txid, "tx");
-    assert!(reply.payload_text().contains("cannot handle GET_STATE while in created state"), "{}", reply.payload_text());
-    raw.send(ChaincodeMessage::with_payload(T::Register, "", "", Bytes::from_static(b"\xff\xff\xff"))).await;
+    assert!(
+        reply
+            .payload_text()
+            .contains("cannot handle GET_STATE while in created state"),
+        "{}",
+        reply.payload_text()
+    );
+    raw.send(ChaincodeMessage::with_payload(
+        T::Register,
+        "",
+        "",
+        Bytes::from_static(b"\xff\xff\xff"),
+    ))
+    .await;
     let reply = raw.recv().await.unwrap();
     assert_eq!(reply.kind(), Some(T::Error));
-    assert!(reply.payload_text().contains("cannot decode the REGISTER payload"), "{}", reply.payload_text());
-    assert!(raw.recv().await.is_none(), "the stream is closed after a failed registration");
+    assert!(
+        reply
+            .payload_text()
+            .contains("cannot decode the REGISTER payload"),
+        "{}",
+        reply.payload_text()
+    );
+    assert!(
+        raw.recv().await.is_none(),
+        "the stream is closed after a failed registration"
+    );
     // The peer keeps serving.
     ok_text(&peer.invoke(CH, "kvscc", &["put", "k", "v"]).await.unwrap());
 }
@@ -88,20 +125,53 @@ async fn registered_chaincode_gets_errors_for_bad_requests_and_the_peer_survives
     let ready = raw.recv().await.unwrap();
     assert_eq!(ready.kind(), Some(T::Ready));
     let params = ChaincodeAdditionalParams::decode(ready.payload).unwrap();
-    assert!(params.use_write_batch, "the peer offers Fabric 3.1's write batches");
+    assert!(
+        params.use_write_batch,
+        "the peer offers Fabric 3.1's write batches"
+    );
 
     // A request for a transaction that is not running.
-    raw.send(ChaincodeMessage::with_payload(T::GetState, CH, "ghost", GetState { key: "k".into(), ..Default::default() }.encode_to_vec())).await;
+    raw.send(ChaincodeMessage::with_payload(
+        T::GetState,
+        CH,
+        "ghost",
+        GetState {
+            key: "k".into(),
+            ..Default::default()
+        }
+        .encode_to_vec(),
+    ))
+    .await;
     let reply = raw.recv().await.unwrap();
-    assert_eq!((reply.kind(), reply.txid.as_str()), (Some(T::Error), "ghost"));
-    assert!(reply.payload_text().contains("no transaction context"), "{}", reply.payload_text());
+    assert_eq!(
+        (reply.kind(), reply.txid.as_str()),
+        (Some(T::Error), "ghost")
+    );
+    assert!(
+        reply.payload_text().contains("no transaction context"),
+        "{}",
+        reply.payload_text()
+    );
     // An unknown message type, and REGISTER twice.
-    raw.send(ChaincodeMessage { r#type: 99, txid: "u".into(), ..Default::default() }).await;
+    raw.send(ChaincodeMessage {
+        r#type: 99,
+        txid: "u".into(),
+        ..Default::default()
+    })
+    .await;
     let reply = raw.recv().await.unwrap();
-    assert!(reply.payload_text().contains("cannot handle UNKNOWN(99)"), "{}", reply.payload_text());
+    assert!(
+        reply.payload_text().contains("cannot handle UNKNOWN(99)"),
+        "{}",
+        reply.payload_text()
+    );
     let again = raw.register("raw:1").await;
     assert_eq!(again.kind(), Some(T::Error));
-    assert!(again.payload_text().contains("already registered"), "{}", again.payload_text());
+    assert!(
+        again.payload_text().contains("already registered"),
+        "{}",
+        again.payload_text()
+    );
 
     // A real transaction: the chaincode sends a malformed request, then completes.
     let runner = {
@@ -112,17 +182,49 @@ async fn registered_chaincode_gets_errors_for_bad_requests_and_the_peer_survives
     };
     let tx = raw.recv().await.unwrap();
     assert_eq!(tx.kind(), Some(T::Transaction));
-    assert!(tx.proposal.is_some(), "transactions carry the signed proposal");
-    raw.send(ChaincodeMessage::with_payload(T::GetState, &tx.channel_id, &tx.txid, Bytes::from_static(b"\x0a\xff"))).await;
+    assert!(
+        tx.proposal.is_some(),
+        "transactions carry the signed proposal"
+    );
+    raw.send(ChaincodeMessage::with_payload(
+        T::GetState,
+        &tx.channel_id,
+        &tx.txid,
+        Bytes::from_static(b"\x0a\xff"),
+    ))
+    .await;
     let reply = raw.recv().await.unwrap();
-    assert_eq!((reply.kind(), reply.txid.as_str()), (Some(T::Error), tx.txid.as_str()));
-    assert!(reply.payload_text().contains("cannot decode GetState"), "{}", reply.payload_text());
+    assert_eq!(
+        (reply.kind(), reply.txid.as_str()),
+        (Some(T::Error), tx.txid.as_str())
+    );
+    assert!(
+        reply.payload_text().contains("cannot decode GetState"),
+        "{}",
+        reply.payload_text()
+    );
     // A valid read gets an empty value for an absent key.
-    raw.send(ChaincodeMessage::with_payload(T::GetState, &tx.channel_id, &tx.txid, GetState { key: "k".into(), ..Default::default() }.encode_to_vec())).await;
+    raw.send(ChaincodeMessage::with_payload(
+        T::GetState,
+        &tx.channel_id,
+        &tx.txid,
+        GetState {
+            key: "k".into(),
+            ..Default::default()
+        }
+        .encode_to_vec(),
+    ))
+    .await;
     let reply = raw.recv().await.unwrap();
     assert_eq!((reply.kind(), reply.payload.len()), (Some(T::Response), 0));
     let done = proto::protos::Response::ok("raw done");
-    raw.send(ChaincodeMessage::with_payload(T::Completed, &tx.channel_id, &tx.txid, done.encode_to_vec())).await;
+    raw.send(ChaincodeMessage::with_payload(
+        T::Completed,
+        &tx.channel_id,
+        &tx.txid,
+        done.encode_to_vec(),
+    ))
+    .await;
     let result = runner.await.unwrap().unwrap();
     assert_eq!(ok_text(&result), "raw done");
     ok_text(&peer.invoke(CH, "kvscc", &["put", "k", "v"]).await.unwrap());
@@ -138,11 +240,21 @@ async fn a_refused_duplicate_leaves_the_registered_handler_alone() {
     let mut second = Raw::connect(&peer);
     let refused = second.register("dup:1").await;
     assert_eq!(refused.kind(), Some(T::Error));
-    assert!(refused.payload_text().contains("duplicate chaincode dup:1"), "{}", refused.payload_text());
-    assert!(second.recv().await.is_none(), "the duplicate's stream is closed");
+    assert!(
+        refused.payload_text().contains("duplicate chaincode dup:1"),
+        "{}",
+        refused.payload_text()
+    );
+    assert!(
+        second.recv().await.is_none(),
+        "the duplicate's stream is closed"
+    );
     drop(second);
     tokio::time::sleep(Duration::from_millis(50)).await;
-    assert_eq!(peer.support.registry().registered(), vec!["dup:1".to_owned()]);
+    assert_eq!(
+        peer.support.registry().registered(),
+        vec!["dup:1".to_owned()]
+    );
     // The first still serves transactions.
     let runner = {
         let support = peer.support.clone();
@@ -151,7 +263,14 @@ async fn a_refused_duplicate_leaves_the_registered_handler_alone() {
         tokio::spawn(async move { support.execute(&params, "dup", input).await })
     };
     let tx = first.recv().await.unwrap();
-    first.send(ChaincodeMessage::with_payload(T::Completed, &tx.channel_id, &tx.txid, proto::protos::Response::ok("first").encode_to_vec())).await;
+    first
+        .send(ChaincodeMessage::with_payload(
+            T::Completed,
+            &tx.channel_id,
+            &tx.txid,
+            proto::protos::Response::ok("first").encode_to_vec(),
+        ))
+        .await;
     assert_eq!(ok_text(&runner.await.unwrap().unwrap()), "first");
 }
 
@@ -161,7 +280,13 @@ async fn outside_dev_mode_an_unsolicited_registration_is_refused() {
     let mut raw = Raw::connect(&peer);
     let reply = raw.register("stranger:1").await;
     assert_eq!(reply.kind(), Some(T::Error));
-    assert!(reply.payload_text().contains("will not accept external chaincode connection stranger:1"), "{}", reply.payload_text());
+    assert!(
+        reply
+            .payload_text()
+            .contains("will not accept external chaincode connection stranger:1"),
+        "{}",
+        reply.payload_text()
+    );
     assert!(peer.support.registry().registered().is_empty());
 }
 
@@ -170,8 +295,15 @@ async fn in_dev_mode_user_chaincodes_are_not_launched() {
     let peer = dev_peer();
     define_dev(&peer, "manual");
     let err = peer.invoke(CH, "manual", &["x"]).await.unwrap_err();
-    assert!(matches!(err, Error::NotRunningInDevMode { .. }), "{}", err.report());
-    assert!(err.to_string().contains("CORE_CHAINCODE_ID_NAME=manual:1"), "{err}");
+    assert!(
+        matches!(err, Error::NotRunningInDevMode { .. }),
+        "{}",
+        err.report()
+    );
+    assert!(
+        err.to_string().contains("CORE_CHAINCODE_ID_NAME=manual:1"),
+        "{err}"
+    );
     // System chaincodes still are.
     ok_text(&peer.invoke(CH, "kvscc", &["put", "k", "v"]).await.unwrap());
 }
@@ -191,19 +323,27 @@ async fn stream_end_fails_the_waiting_transaction_and_deregisters() {
     };
     raw.recv().await.unwrap(); // TRANSACTION
     drop(raw);
-    let err = timeout(Duration::from_secs(1), runner).await.expect("fails within a second").unwrap().unwrap_err();
-    assert!(err.to_string().starts_with("chaincode stream terminated"), "{err}");
+    let err = timeout(Duration::from_secs(1), runner)
+        .await
+        .expect("fails within a second")
+        .unwrap()
+        .unwrap_err();
+    assert!(
+        err.to_string().starts_with("chaincode stream terminated"),
+        "{err}"
+    );
     tokio::time::sleep(Duration::from_millis(20)).await;
     assert!(peer.support.registry().registered().is_empty());
 }
 
 #[tokio::test]
 async fn keepalive_is_sent_at_the_configured_interval() {
-    let peer = TestPeer::builder().config(|c| {
-        c.dev_mode = true;
-        c.keepalive = Duration::from_millis(30);
-    })
-    .build();
+    let peer = TestPeer::builder()
+        .config(|c| {
+            c.dev_mode = true;
+            c.keepalive = Duration::from_millis(30);
+        })
+        .build();
     let mut raw = Raw::connect(&peer);
     raw.register("alive:1").await;
     raw.recv().await; // READY
@@ -231,8 +371,18 @@ async fn an_in_process_chaincode_registering_under_another_name_fails_its_launch
             Ok(())
         }
     }
-    let peer = TestPeer::builder().with(|b| b.vm("LIAR", |_| Ok(std::sync::Arc::new(Liar) as std::sync::Arc<dyn vm_api::Vm>))).build();
-    let def = ChaincodeDefinition { ccid: Ccid::new("honest", "1"), container_type: "LIAR".into(), package: None };
+    let peer = TestPeer::builder()
+        .with(|b| {
+            b.vm("LIAR", |_| {
+                Ok(std::sync::Arc::new(Liar) as std::sync::Arc<dyn vm_api::Vm>)
+            })
+        })
+        .build();
+    let def = ChaincodeDefinition {
+        ccid: Ccid::new("honest", "1"),
+        container_type: "LIAR".into(),
+        package: None,
+    };
     let launch = {
         let support = peer.support.clone();
         let def = def.clone();
@@ -243,13 +393,39 @@ async fn an_in_process_chaincode_registering_under_another_name_fails_its_launch
     let support = peer.support.clone();
     tokio::spawn(async move {
         support
-            .handle_chaincode_stream(peer_end, StreamOrigin { expected: Some(Ccid::new("honest", "1")), client_cert_hash: None })
+            .handle_chaincode_stream(
+                peer_end,
+                StreamOrigin {
+                    expected: Some(Ccid::new("honest", "1")),
+                    client_cert_hash: None,
+                },
+            )
             .await
     });
-    let id = ChaincodeId { name: "impostor:1".into(), ..Default::default() };
-    cc_end.sender.send(ChaincodeMessage::with_payload(T::Register, "", "", id.encode_to_vec())).await.unwrap();
+    let id = ChaincodeId {
+        name: "impostor:1".into(),
+        ..Default::default()
+    };
+    cc_end
+        .sender
+        .send(ChaincodeMessage::with_payload(
+            T::Register,
+            "",
+            "",
+            id.encode_to_vec(),
+        ))
+        .await
+        .unwrap();
     let reply = cc_end.receiver.next().await.unwrap().unwrap();
     assert_eq!(reply.kind(), Some(T::Error));
-    let err = timeout(Duration::from_secs(2), launch).await.expect("the launch fails at once").unwrap().unwrap_err();
-    assert!(err.report().contains("opened for chaincode honest:1"), "{}", err.report());
+    let err = timeout(Duration::from_secs(2), launch)
+        .await
+        .expect("the launch fails at once")
+        .unwrap()
+        .unwrap_err();
+    assert!(
+        err.report().contains("opened for chaincode honest:1"),
+        "{}",
+        err.report()
+    );
 }

@@ -61,14 +61,12 @@ pub mod registry;
 mod settings;
 mod vm;
 
-pub use builder::{platforms, Builder, Platform};
+pub use builder::{Builder, Platform, platforms};
 pub use ccid::Ccid;
 pub use error::{BoxError, Error, Result};
-pub use provider::{providers, ChaincodeStreamHandler, StreamOrigin, VmContext, VmProvider};
-pub use settings::{parse_duration, Settings};
-pub use vm::{
-    CodePackage, StartRequest, StopRequest, Vm, VmOutcome, VmRequest, WaitRequest,
-};
+pub use provider::{ChaincodeStreamHandler, StreamOrigin, VmContext, VmProvider, providers};
+pub use settings::{Settings, parse_duration};
+pub use vm::{CodePackage, StartRequest, StopRequest, Vm, VmOutcome, VmRequest, WaitRequest};
 
 /// Re-exported so backends and docs share one version.
 pub use async_trait::async_trait;

@@ -139,7 +139,9 @@ pub fn parse_duration(text: &str) -> std::result::Result<Duration, String> {
             return Err("expected a number".into());
         }
         let (number, tail) = rest.split_at(digits);
-        let number: f64 = number.parse().map_err(|_| format!("bad number {number:?}"))?;
+        let number: f64 = number
+            .parse()
+            .map_err(|_| format!("bad number {number:?}"))?;
         let unit_len = tail
             .find(|c: char| c.is_ascii_digit() || c == '.')
             .unwrap_or(tail.len());
@@ -181,11 +183,20 @@ mod tests {
             .with("peer.tls.enabled", "yes")
             .with("vm.docker.hostConfig.CpuShares", "many");
         let e = s.duration("chaincode.executetimeout").unwrap_err();
-        assert!(e.to_string().starts_with("invalid configuration chaincode.executetimeout:"), "{e}");
+        assert!(
+            e.to_string()
+                .starts_with("invalid configuration chaincode.executetimeout:"),
+            "{e}"
+        );
         let e = s.bool("peer.tls.enabled").unwrap_err();
         assert!(e.to_string().contains("peer.tls.enabled"), "{e}");
-        let e = s.parse::<i64>("vm.docker.hostConfig.CpuShares").unwrap_err();
-        assert!(e.to_string().contains("vm.docker.hostConfig.CpuShares"), "{e}");
+        let e = s
+            .parse::<i64>("vm.docker.hostConfig.CpuShares")
+            .unwrap_err();
+        assert!(
+            e.to_string().contains("vm.docker.hostConfig.CpuShares"),
+            "{e}"
+        );
         assert_eq!(s.parse::<i64>("absent").unwrap(), None);
     }
 
@@ -196,6 +207,9 @@ mod tests {
             .with("vm.docker.hostConfig.Memory", "1")
             .with("vm.endpoint", "unix:///x");
         assert_eq!(s.with_prefix("vm.docker.").count(), 2);
-        assert_eq!(s.list("vm.docker.hostConfig.Dns"), vec!["1.1.1.1", "8.8.8.8"]);
+        assert_eq!(
+            s.list("vm.docker.hostConfig.Dns"),
+            vec!["1.1.1.1", "8.8.8.8"]
+        );
     }
 }

@@ -115,10 +115,9 @@ impl StartRequest {
 
     /// The value of `key` in [`env`](Self::env), if set.
     pub fn env_var(&self, key: &str) -> Option<&str> {
-        self.env.iter().find_map(|kv| {
-            kv.strip_prefix(key)
-                .and_then(|rest| rest.strip_prefix('='))
-        })
+        self.env
+            .iter()
+            .find_map(|kv| kv.strip_prefix(key).and_then(|rest| rest.strip_prefix('=')))
     }
 }
 

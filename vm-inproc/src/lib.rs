@@ -19,17 +19,20 @@ mod vm;
 
 use std::sync::Arc;
 
-pub use registry::{linked, system_chaincodes, ChaincodeFactory, SystemChaincodes};
+pub use registry::{ChaincodeFactory, SystemChaincodes, linked, system_chaincodes};
 pub use vm::InprocVm;
 
 /// The container type this backend serves.
 pub const CONTAINER_TYPE: &str = "SYSTEM";
 
 fn create(context: &vm_api::VmContext) -> vm_api::Result<Arc<dyn vm_api::Vm>> {
-    let peer = context.stream_handler.clone().ok_or_else(|| vm_api::Error::Config {
-        key: "stream handler".into(),
-        message: "the SYSTEM backend needs the peer's chaincode stream handler".into(),
-    })?;
+    let peer = context
+        .stream_handler
+        .clone()
+        .ok_or_else(|| vm_api::Error::Config {
+            key: "stream handler".into(),
+            message: "the SYSTEM backend needs the peer's chaincode stream handler".into(),
+        })?;
     Ok(Arc::new(InprocVm::new(peer, SystemChaincodes::new())))
 }
 

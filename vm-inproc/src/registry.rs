@@ -62,7 +62,11 @@ impl SystemChaincodes {
     pub fn instantiate(&self, ccid: &Ccid) -> Result<Arc<dyn Chaincode>> {
         let unknown = || Error::UnknownChaincode { ccid: ccid.clone() };
         if let Some((version, factory)) = self.extra.get(ccid.name()) {
-            return if version == ccid.version() { Ok(factory()) } else { Err(unknown()) };
+            return if version == ccid.version() {
+                Ok(factory())
+            } else {
+                Err(unknown())
+            };
         }
         match linked()?.get(ccid.name()) {
             Some(scc) if scc.version == ccid.version() => Ok((scc.create)()),

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use async_trait::async_trait;
-use proto::stream::{in_memory_pair, DEFAULT_CAPACITY};
+use proto::stream::{DEFAULT_CAPACITY, in_memory_pair};
 use tokio::sync::watch;
 use tokio::task::AbortHandle;
 use vm_api::{
@@ -95,7 +95,9 @@ impl Vm for InprocVm {
         let ccid_log = ccid.clone();
         let chaincode_task = tokio::spawn(async move {
             let outcome = match shim::inproc::serve(chaincode, &name, chaincode_end).await {
-                Err(shim::Error::Panicked { message, .. }) => Err(InstanceFailure::Panicked(message)),
+                Err(shim::Error::Panicked { message, .. }) => {
+                    Err(InstanceFailure::Panicked(message))
+                }
                 Err(shim::Error::StreamClosed { .. }) | Ok(()) => Ok(0),
                 Err(other) => {
                     tracing::warn!(chaincode = %ccid_log, error = %other, "system chaincode ended");

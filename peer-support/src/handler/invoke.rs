@@ -14,25 +14,31 @@ use crate::{Error, Result, TxParams};
 
 impl Handler {
     /// Runs the callee and returns its COMPLETED (or ERROR) message, encoded, as Fabric does.
-    pub(super) async fn invoke_chaincode(&self, ctx: &TransactionContext, payload: &Bytes) -> Result<Bytes> {
+    pub(super) async fn invoke_chaincode(
+        &self,
+        ctx: &TransactionContext,
+        payload: &Bytes,
+    ) -> Result<Bytes> {
         let spec = ChaincodeSpec::decode(payload.clone())
             .map_err(|e| Error::decode("the INVOKE_CHAINCODE payload (ChaincodeSpec)", e))?;
         let target = spec.chaincode_id.map(|id| id.name).unwrap_or_default();
         let callee = ChaincodeRef::parse(&target);
         if callee.name.is_empty() {
-            return Err(Error::Protocol("INVOKE_CHAINCODE names no chaincode".into()));
+            return Err(Error::Protocol(
+                "INVOKE_CHAINCODE names no chaincode".into(),
+            ));
         }
         let support = self.support()?;
         let channel = callee.channel.unwrap_or(&ctx.key.channel_id).to_owned();
         let def = support.definitions.definition(&channel, callee.name)?;
-        if let Some(version) = callee.version {
-            if version != def.ccid.version() {
-                return Err(Error::WrongVersion {
-                    name: callee.name.to_owned(),
-                    requested: version.to_owned(),
-                    defined: def.ccid.version().to_owned(),
-                });
-            }
+        if let Some(version) = callee.version
+            && version != def.ccid.version()
+        {
+            return Err(Error::WrongVersion {
+                name: callee.name.to_owned(),
+                requested: version.to_owned(),
+                defined: def.ccid.version().to_owned(),
+            });
         }
         // The same channel shares the caller's simulator; another channel is read-only.
         let state = if channel == ctx.key.channel_id {
@@ -41,9 +47,10 @@ impl Handler {
             let ledgers = support.ledgers.as_ref().ok_or_else(|| {
                 Error::Ledger(format!("this peer has no ledger for channel {channel:?}"))
             })?;
-            let reader: Arc<dyn QueryExecutor> = ledgers.query_executor(&channel).ok_or_else(|| {
-                Error::Ledger(format!("this peer has no ledger for channel {channel:?}"))
-            })?;
+            let reader: Arc<dyn QueryExecutor> =
+                ledgers.query_executor(&channel).ok_or_else(|| {
+                    Error::Ledger(format!("this peer has no ledger for channel {channel:?}"))
+                })?;
             StateAccess::ReadOnly(reader)
         };
         let params = TxParams {

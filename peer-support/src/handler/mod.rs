@@ -122,15 +122,17 @@ impl Handler {
             .map_err(|e| Error::decode("the REGISTER payload (ChaincodeID)", e))?;
         let name = id.name;
         if name.is_empty() {
-            return Err(Error::Protocol("REGISTER carries an empty chaincode name".into()));
+            return Err(Error::Protocol(
+                "REGISTER carries an empty chaincode name".into(),
+            ));
         }
-        if let Some(expected) = &self.origin.expected {
-            if name != expected.registered_name() {
-                return Err(Error::RegistrationRefused {
-                    reason: format!("this stream was opened for chaincode {expected}"),
-                    name,
-                });
-            }
+        if let Some(expected) = &self.origin.expected
+            && name != expected.registered_name()
+        {
+            return Err(Error::RegistrationRefused {
+                reason: format!("this stream was opened for chaincode {expected}"),
+                name,
+            });
         }
         let support = self.support()?;
         if let Some(check) = &support.registration_check {
@@ -166,7 +168,11 @@ impl Handler {
                 tick.tick().await;
                 loop {
                     tick.tick().await;
-                    if sender.send(ChaincodeMessage::new(MessageType::Keepalive, "", "")).await.is_err() {
+                    if sender
+                        .send(ChaincodeMessage::new(MessageType::Keepalive, "", ""))
+                        .await
+                        .is_err()
+                    {
                         break;
                     }
                 }
@@ -205,10 +211,12 @@ impl Handler {
                     Ok(_) => registered = true,
                     Err(e) => {
                         let text = e.report();
-                        if let Some(expected) = &self.origin.expected {
-                            if let Ok(support) = self.support() {
-                                support.registry.failed(&expected.registered_name(), Arc::new(e));
-                            }
+                        if let Some(expected) = &self.origin.expected
+                            && let Ok(support) = self.support()
+                        {
+                            support
+                                .registry
+                                .failed(&expected.registered_name(), Arc::new(e));
                         }
                         self.reply_error(&msg, text.clone());
                         return Some(text);
@@ -219,11 +227,17 @@ impl Handler {
             match kind {
                 Some(MessageType::Completed | MessageType::Error) => {
                     if !self.contexts.complete(msg) {
-                        tracing::warn!(chaincode = self.name(), "result for a transaction nobody waits for");
+                        tracing::warn!(
+                            chaincode = self.name(),
+                            "result for a transaction nobody waits for"
+                        );
                     }
                 }
                 Some(MessageType::Register) => {
-                    self.reply_error(&msg, format!("chaincode {} is already registered", self.name()));
+                    self.reply_error(
+                        &msg,
+                        format!("chaincode {} is already registered", self.name()),
+                    );
                 }
                 Some(kind) if requests::is_request(kind) => {
                     // Backpressure: at most `max_concurrent_requests` in flight.
@@ -251,10 +265,10 @@ impl Handler {
     fn terminate(self: &Arc<Self>, reason: Option<String>) {
         let running = self.contexts.len();
         self.contexts.close_all();
-        if let (Some(name), Ok(support)) = (self.name.get(), self.support()) {
-            if support.registry.deregister(name, self) {
-                tracing::info!(chaincode = %name, running, reason = reason.as_deref().unwrap_or("closed"), "chaincode stream ended; deregistered");
-            }
+        if let (Some(name), Ok(support)) = (self.name.get(), self.support())
+            && support.registry.deregister(name, self)
+        {
+            tracing::info!(chaincode = %name, running, reason = reason.as_deref().unwrap_or("closed"), "chaincode stream ended; deregistered");
         }
     }
 }
@@ -271,9 +285,10 @@ pub(crate) async fn handle_stream(
         sender: stream.sender,
         name: OnceLock::new(),
         contexts: TransactionContexts::default(),
-        requests: Arc::new(Semaphore::new(support.config.max_concurrent_requests.max(1))),
+        requests: Arc::new(Semaphore::new(
+            support.config.max_concurrent_requests.max(1),
+        )),
         origin,
     });
     handler.process(stream.receiver).await;
 }
-

@@ -4,13 +4,13 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use prost::Message;
-use proto::protos::{
-    write_record, ChaincodeMessage, DelState, GetHistoryForKey, GetQueryResult, GetState,
-    GetStateByRange, GetStateMetadata, GetStateMultiple, GetStateMultipleResult, PurgePrivateState,
-    PutState, PutStateMetadata, QueryMetadata, QueryStateClose, QueryStateNext, StateMetadata,
-    StateMetadataResult, WriteBatchState, WriteRecord,
-};
 use proto::MessageType;
+use proto::protos::{
+    ChaincodeMessage, DelState, GetHistoryForKey, GetQueryResult, GetState, GetStateByRange,
+    GetStateMetadata, GetStateMultiple, GetStateMultipleResult, PurgePrivateState, PutState,
+    PutStateMetadata, QueryMetadata, QueryStateClose, QueryStateNext, StateMetadata,
+    StateMetadataResult, WriteBatchState, WriteRecord, write_record,
+};
 
 use super::Handler;
 use crate::ledger::Metadata;
@@ -63,12 +63,19 @@ fn pagination(metadata: &Bytes) -> Result<Option<(usize, String)>> {
     }
     let m: QueryMetadata = decode(metadata, "QueryMetadata")?;
     if m.page_size < 0 {
-        return Err(Error::Ledger(format!("page size must not be negative, got {}", m.page_size)));
+        return Err(Error::Ledger(format!(
+            "page size must not be negative, got {}",
+            m.page_size
+        )));
     }
     if m.page_size == 0 && m.bookmark.is_empty() {
         return Ok(None);
     }
-    let size = if m.page_size == 0 { usize::MAX } else { m.page_size as usize };
+    let size = if m.page_size == 0 {
+        usize::MAX
+    } else {
+        m.page_size as usize
+    };
     Ok(Some((size, m.bookmark)))
 }
 
@@ -99,14 +106,21 @@ impl Handler {
                 self.name()
             ))
         })?;
-        let kind = msg.kind().ok_or_else(|| Error::Protocol("unknown message type".into()))?;
+        let kind = msg
+            .kind()
+            .ok_or_else(|| Error::Protocol("unknown message type".into()))?;
         if kind == MessageType::InvokeChaincode {
             return self.invoke_chaincode(&ctx, &msg.payload).await;
         }
         self.serve_state(&ctx, kind, &msg.payload)
     }
 
-    fn serve_state(&self, ctx: &TransactionContext, kind: MessageType, payload: &Bytes) -> Result<Bytes> {
+    fn serve_state(
+        &self,
+        ctx: &TransactionContext,
+        kind: MessageType,
+        payload: &Bytes,
+    ) -> Result<Bytes> {
         use MessageType as T;
         let ns = ctx.namespace.as_str();
         let empty = Bytes::new();
@@ -131,13 +145,13 @@ impl Handler {
             }
             T::GetStateMultiple => {
                 let r: GetStateMultiple = decode(payload, "GetStateMultiple")?;
-                if let Some(max) = self.config.get_multiple.filter(|m| *m > 0) {
-                    if r.keys.len() > max as usize {
-                        return Err(Error::Ledger(format!(
-                            "{} keys asked for at once; the limit is {max}",
-                            r.keys.len()
-                        )));
-                    }
+                if let Some(max) = self.config.get_multiple.filter(|m| *m > 0)
+                    && r.keys.len() > max as usize
+                {
+                    return Err(Error::Ledger(format!(
+                        "{} keys asked for at once; the limit is {max}",
+                        r.keys.len()
+                    )));
                 }
                 let state = ctx.state.reader()?;
                 let values = if r.collection.is_empty() {
@@ -155,55 +169,67 @@ impl Handler {
             }
             T::PutState => {
                 let r: PutState = decode(payload, "PutState")?;
-                self.apply_write(ctx, WriteRecord {
-                    key: r.key,
-                    value: r.value,
-                    collection: r.collection,
-                    r#type: write_record::Type::PutState as i32,
-                    ..WriteRecord::default()
-                })?;
+                self.apply_write(
+                    ctx,
+                    WriteRecord {
+                        key: r.key,
+                        value: r.value,
+                        collection: r.collection,
+                        r#type: write_record::Type::PutState as i32,
+                        ..WriteRecord::default()
+                    },
+                )?;
                 Ok(empty)
             }
             T::DelState => {
                 let r: DelState = decode(payload, "DelState")?;
-                self.apply_write(ctx, WriteRecord {
-                    key: r.key,
-                    collection: r.collection,
-                    r#type: write_record::Type::DelState as i32,
-                    ..WriteRecord::default()
-                })?;
+                self.apply_write(
+                    ctx,
+                    WriteRecord {
+                        key: r.key,
+                        collection: r.collection,
+                        r#type: write_record::Type::DelState as i32,
+                        ..WriteRecord::default()
+                    },
+                )?;
                 Ok(empty)
             }
             T::PutStateMetadata => {
                 let r: PutStateMetadata = decode(payload, "PutStateMetadata")?;
-                self.apply_write(ctx, WriteRecord {
-                    key: r.key,
-                    collection: r.collection,
-                    metadata: r.metadata,
-                    r#type: write_record::Type::PutStateMetadata as i32,
-                    ..WriteRecord::default()
-                })?;
+                self.apply_write(
+                    ctx,
+                    WriteRecord {
+                        key: r.key,
+                        collection: r.collection,
+                        metadata: r.metadata,
+                        r#type: write_record::Type::PutStateMetadata as i32,
+                        ..WriteRecord::default()
+                    },
+                )?;
                 Ok(empty)
             }
             T::PurgePrivateData => {
                 let r: PurgePrivateState = decode(payload, "PurgePrivateState")?;
-                self.apply_write(ctx, WriteRecord {
-                    key: r.key,
-                    collection: r.collection,
-                    r#type: write_record::Type::PurgePrivateData as i32,
-                    ..WriteRecord::default()
-                })?;
+                self.apply_write(
+                    ctx,
+                    WriteRecord {
+                        key: r.key,
+                        collection: r.collection,
+                        r#type: write_record::Type::PurgePrivateData as i32,
+                        ..WriteRecord::default()
+                    },
+                )?;
                 Ok(empty)
             }
             T::WriteBatchState => {
                 let r: WriteBatchState = decode(payload, "WriteBatchState")?;
-                if let Some(max) = self.config.write_batch.filter(|m| *m > 0) {
-                    if r.rec.len() > max as usize {
-                        return Err(Error::Ledger(format!(
-                            "{} writes in one batch; the limit is {max}",
-                            r.rec.len()
-                        )));
-                    }
+                if let Some(max) = self.config.write_batch.filter(|m| *m > 0)
+                    && r.rec.len() > max as usize
+                {
+                    return Err(Error::Ledger(format!(
+                        "{} writes in one batch; the limit is {max}",
+                        r.rec.len()
+                    )));
                 }
                 for record in r.rec {
                     self.apply_write(ctx, record)?;
@@ -266,7 +292,10 @@ impl Handler {
                 let r: QueryStateClose = decode(payload, "QueryStateClose")?;
                 Ok(ctx.queries().close(&r.id).encode_to_vec().into())
             }
-            other => Err(Error::Protocol(format!("{} is not a state request", other.as_str_name()))),
+            other => Err(Error::Protocol(format!(
+                "{} is not a state request",
+                other.as_str_name()
+            ))),
         }
     }
 
@@ -280,7 +309,11 @@ impl Handler {
         let query = match page {
             Some((size, bookmark)) => {
                 // A range starts at its bookmark; a rich query skips to it.
-                let skip = if skip_to_bookmark { bookmark.as_str() } else { "" };
+                let skip = if skip_to_bookmark {
+                    bookmark.as_str()
+                } else {
+                    ""
+                };
                 OpenQuery::page(source, size, skip)?
             }
             None => OpenQuery::new(QuerySource::State(source), self.config.total_query_limit),
@@ -305,9 +338,9 @@ impl Handler {
             Ok(W::DelState) if private => sim.delete_private_data(ns, coll, key),
             Ok(W::DelState) => sim.delete_state(ns, key),
             Ok(W::PutStateMetadata) => {
-                let m = record
-                    .metadata
-                    .ok_or_else(|| Error::Ledger(format!("metadata write to {key} has no entry")))?;
+                let m = record.metadata.ok_or_else(|| {
+                    Error::Ledger(format!("metadata write to {key} has no entry"))
+                })?;
                 if private {
                     sim.set_private_data_metadata(ns, coll, key, &m.metakey, m.value)
                 } else {

@@ -1,8 +1,8 @@
 //! The storage a [`Ledger`](super::Ledger) is built on.
 
 use bytes::Bytes;
-use proto::queryresult::KeyModification;
 use proto::Timestamp;
+use proto::queryresult::KeyModification;
 
 use super::Metadata;
 use crate::Result;

@@ -39,7 +39,11 @@ impl VersionedDb for MemoryDb {
     fn get(&self, ns: &str, key: &str) -> Result<Option<VersionedValue>> {
         // The tuple key needs owned strings; a two-level map would avoid it but makes scans
         // across a namespace boundary awkward. Reads are not the bottleneck here.
-        Ok(self.read().state.get(&(ns.to_owned(), key.to_owned())).cloned())
+        Ok(self
+            .read()
+            .state
+            .get(&(ns.to_owned(), key.to_owned()))
+            .cloned())
     }
 
     fn scan(
@@ -85,12 +89,16 @@ impl VersionedDb for MemoryDb {
             if update.purge {
                 inner.history.remove(&id);
             } else {
-                inner.history.entry(id.clone()).or_default().push(KeyModification {
-                    tx_id: batch.txid.clone(),
-                    value: update.value.clone().unwrap_or_default(),
-                    timestamp: batch.timestamp,
-                    is_delete: update.value.is_none(),
-                });
+                inner
+                    .history
+                    .entry(id.clone())
+                    .or_default()
+                    .push(KeyModification {
+                        tx_id: batch.txid.clone(),
+                        value: update.value.clone().unwrap_or_default(),
+                        timestamp: batch.timestamp,
+                        is_delete: update.value.is_none(),
+                    });
             }
             match &update.value {
                 Some(value) => {

@@ -60,7 +60,8 @@ pub trait QueryExecutor: Send + Sync {
     fn get_private_data(&self, ns: &str, collection: &str, key: &str) -> Result<Option<Bytes>>;
 
     /// The SHA-256 of the value of `key` in private data `collection`.
-    fn get_private_data_hash(&self, ns: &str, collection: &str, key: &str) -> Result<Option<Bytes>>;
+    fn get_private_data_hash(&self, ns: &str, collection: &str, key: &str)
+    -> Result<Option<Bytes>>;
 
     /// The metadata of `key` in private data `collection`.
     fn get_private_data_metadata(&self, ns: &str, collection: &str, key: &str) -> Result<Metadata>;

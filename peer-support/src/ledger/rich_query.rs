@@ -34,7 +34,7 @@ impl Selector {
             .and_then(Value::as_object)
             .ok_or_else(|| bad("expected an object with a \"selector\" object".into()))?;
         let mut conditions = Vec::new();
-        collect(selector, &mut Vec::new(), &mut conditions).map_err(bad)?;
+        collect(selector, &[], &mut conditions).map_err(bad)?;
         Ok(Self { conditions })
     }
 
@@ -58,11 +58,11 @@ impl Selector {
 
 fn collect(
     object: &Map<String, Value>,
-    prefix: &mut Vec<String>,
+    prefix: &[String],
     out: &mut Vec<(Vec<String>, Condition)>,
 ) -> std::result::Result<(), String> {
     for (name, value) in object {
-        let mut path = prefix.clone();
+        let mut path = prefix.to_vec();
         path.extend(name.split('.').map(str::to_owned));
         match value {
             Value::Object(ops) if ops.keys().all(|k| k.starts_with('$')) && !ops.is_empty() => {
@@ -74,18 +74,15 @@ fn collect(
                         "$gte" => Condition::Gte(arg.clone()),
                         "$lt" => Condition::Lt(arg.clone()),
                         "$lte" => Condition::Lte(arg.clone()),
-                        "$exists" => Condition::Exists(
-                            arg.as_bool().ok_or("$exists takes true or false")?,
-                        ),
+                        "$exists" => {
+                            Condition::Exists(arg.as_bool().ok_or("$exists takes true or false")?)
+                        }
                         other => return Err(format!("unsupported operator {other}")),
                     };
                     out.push((path.clone(), cond));
                 }
             }
-            Value::Object(nested) => {
-                let mut p = path;
-                collect(nested, &mut p, out)?;
-            }
+            Value::Object(nested) => collect(nested, &path, out)?,
             other => out.push((path, Condition::Eq(other.clone()))),
         }
     }
@@ -131,7 +128,9 @@ mod tests {
         assert!(!s.matches(br#"{"owner":"bob","size":10,"address":{"city":"Oslo"}}"#));
         assert!(!s.matches(br#"{"owner":"ann","size":3,"address":{"city":"Oslo"}}"#));
         assert!(!s.matches(b"not json"));
-        let dotted = Selector::parse(r#"{"selector":{"address.city":"Oslo","x":{"$exists":false}}}"#).unwrap();
+        let dotted =
+            Selector::parse(r#"{"selector":{"address.city":"Oslo","x":{"$exists":false}}}"#)
+                .unwrap();
         assert!(dotted.matches(br#"{"address":{"city":"Oslo"}}"#));
         assert!(!dotted.matches(br#"{"address":{"city":"Oslo"},"x":1}"#));
     }

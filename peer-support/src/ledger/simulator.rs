@@ -9,8 +9,8 @@ use sha2::{Digest, Sha256};
 
 use super::rich_query::Selector;
 use super::{
-    private_namespace, Metadata, QueryExecutor, RangeRead, RwSet, StateIterator, TxSimulator,
-    VersionedDb, VersionedValue,
+    Metadata, QueryExecutor, RangeRead, RwSet, StateIterator, TxSimulator, VersionedDb,
+    VersionedValue, private_namespace,
 };
 use crate::{Error, Result};
 
@@ -93,18 +93,23 @@ impl Simulator {
             if let Some((last, _)) = chunk.last() {
                 start = successor(last);
             }
-            results.extend(chunk.into_iter().filter(|(_, v)| selector.matches(&v.value)).map(
-                |(key, v)| Kv {
-                    namespace: report_ns.to_owned(),
-                    key,
-                    value: v.value,
-                },
-            ));
+            results.extend(
+                chunk
+                    .into_iter()
+                    .filter(|(_, v)| selector.matches(&v.value))
+                    .map(|(key, v)| Kv {
+                        namespace: report_ns.to_owned(),
+                        key,
+                        value: v.value,
+                    }),
+            );
             if done {
                 break;
             }
         }
-        Ok(Box::new(results.into_iter().map(Ok).collect::<VecDeque<_>>()))
+        Ok(Box::new(
+            results.into_iter().map(Ok).collect::<VecDeque<_>>(),
+        ))
     }
 
     fn write(&self, ns: &str, key: &str, value: Option<Bytes>) -> Result<()> {
@@ -117,7 +122,11 @@ impl Simulator {
 
     fn write_metadata(&self, ns: &str, key: &str, metakey: &str, value: Bytes) -> Result<()> {
         check_key(key)?;
-        let committed = self.db.get(ns, key)?.map(|v| v.metadata).unwrap_or_default();
+        let committed = self
+            .db
+            .get(ns, key)?
+            .map(|v| v.metadata)
+            .unwrap_or_default();
         let mut set = self.recorder()?;
         let entry = set
             .metadata_writes
@@ -216,7 +225,12 @@ impl QueryExecutor for Simulator {
         self.get_state(&private_namespace(ns, collection), key)
     }
 
-    fn get_private_data_hash(&self, ns: &str, collection: &str, key: &str) -> Result<Option<Bytes>> {
+    fn get_private_data_hash(
+        &self,
+        ns: &str,
+        collection: &str,
+        key: &str,
+    ) -> Result<Option<Bytes>> {
         Ok(self
             .get_private_data(ns, collection, key)?
             .map(|v| Bytes::from(Sha256::digest(&v).to_vec())))

@@ -3,8 +3,8 @@
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::{Arc, Mutex, RwLock};
 
-use proto::queryresult::KeyModification;
 use proto::Timestamp;
+use proto::queryresult::KeyModification;
 
 use super::simulator::successor;
 use super::{
@@ -23,7 +23,9 @@ pub struct Ledger {
 
 impl std::fmt::Debug for Ledger {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Ledger").field("channel", &self.channel).finish_non_exhaustive()
+        f.debug_struct("Ledger")
+            .field("channel", &self.channel)
+            .finish_non_exhaustive()
     }
 }
 
@@ -81,7 +83,11 @@ impl Ledger {
                 (None, _) => BTreeMap::new(),
                 (Some(_), Some(written)) => written.clone(),
                 // A value written without metadata keeps the key's metadata.
-                (Some(_), None) => self.db.get(ns, key)?.map(|v| v.metadata).unwrap_or_default(),
+                (Some(_), None) => self
+                    .db
+                    .get(ns, key)?
+                    .map(|v| v.metadata)
+                    .unwrap_or_default(),
             };
             updates.insert(
                 (ns.clone(), key.clone()),
@@ -141,7 +147,9 @@ impl Ledger {
                 (false, Some((last, _))) => successor(last),
                 (false, None) => continue,
             };
-            let now = self.db.scan(&range.ns, &range.start, &end, range.seen.len() + 1)?;
+            let now = self
+                .db
+                .scan(&range.ns, &range.start, &end, range.seen.len() + 1)?;
             let changed = now.len() != range.seen.len()
                 || now
                     .iter()
@@ -151,7 +159,13 @@ impl Ledger {
                 let key = now
                     .iter()
                     .map(|(k, _)| k.as_str())
-                    .zip(range.seen.iter().map(|(k, _)| k.as_str()).chain(std::iter::repeat("")))
+                    .zip(
+                        range
+                            .seen
+                            .iter()
+                            .map(|(k, _)| k.as_str())
+                            .chain(std::iter::repeat("")),
+                    )
                     .find(|(a, b)| a != b)
                     .map_or(range.start.as_str(), |(a, _)| a);
                 return Err(conflict(&range.ns, key));
@@ -190,7 +204,9 @@ impl std::fmt::Debug for Ledgers {
 
 impl Ledgers {
     /// Ledgers whose databases `factory` makes per channel.
-    pub fn new(factory: impl Fn(&str) -> Result<Arc<dyn VersionedDb>> + Send + Sync + 'static) -> Self {
+    pub fn new(
+        factory: impl Fn(&str) -> Result<Arc<dyn VersionedDb>> + Send + Sync + 'static,
+    ) -> Self {
         Self {
             ledgers: RwLock::new(HashMap::new()),
             factory: Box::new(factory),
@@ -228,6 +244,7 @@ impl Ledgers {
 
 impl LedgerProvider for Ledgers {
     fn query_executor(&self, channel: &str) -> Option<Arc<dyn QueryExecutor>> {
-        self.get(channel).map(|l| l.query_executor() as Arc<dyn QueryExecutor>)
+        self.get(channel)
+            .map(|l| l.query_executor() as Arc<dyn QueryExecutor>)
     }
 }

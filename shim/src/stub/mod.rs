@@ -194,7 +194,9 @@ impl ChaincodeStub {
     /// Sets the event delivered with this transaction's result; a later call replaces it.
     pub fn set_event(&self, name: &str, payload: impl Into<Bytes>) -> Result<()> {
         if name.is_empty() {
-            return Err(Error::InvalidArgument("event name must not be empty".into()));
+            return Err(Error::InvalidArgument(
+                "event name must not be empty".into(),
+            ));
         }
         let event = ChaincodeEvent {
             event_name: name.to_owned(),
@@ -227,7 +229,10 @@ impl ChaincodeStub {
                 ..ChaincodeId::default()
             }),
             input: Some(ChaincodeInput {
-                args: args.iter().map(|a| Bytes::copy_from_slice(a.as_ref())).collect(),
+                args: args
+                    .iter()
+                    .map(|a| Bytes::copy_from_slice(a.as_ref()))
+                    .collect(),
                 ..ChaincodeInput::default()
             }),
             ..ChaincodeSpec::default()
@@ -256,7 +261,9 @@ impl ChaincodeStub {
                 Some(n) => n as usize,
             };
             for chunk in records.chunks(max) {
-                let batch = WriteBatchState { rec: chunk.to_vec() };
+                let batch = WriteBatchState {
+                    rec: chunk.to_vec(),
+                };
                 self.tx.call(MessageType::WriteBatchState, &batch).await?;
             }
         }

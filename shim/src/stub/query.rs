@@ -4,11 +4,11 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use prost::Message;
+use proto::MessageType;
 use proto::protos::{
     GetHistoryForKey, GetQueryResult, GetStateByRange, QueryMetadata, QueryResponse,
     QueryResponseMetadata,
 };
-use proto::MessageType;
 
 use super::ChaincodeStub;
 use crate::composite::{self, EMPTY_KEY_SUBSTITUTE, MAX_UNICODE_RUNE};
@@ -41,7 +41,11 @@ impl ChaincodeStub {
     /// from the first key and an empty `end` past the last; composite keys are left out.
     pub async fn get_state_by_range(&self, start: &str, end: &str) -> Result<StateQueryIterator> {
         composite::check_simple_keys(&[start, end])?;
-        let start = if start.is_empty() { EMPTY_KEY_SUBSTITUTE } else { start };
+        let start = if start.is_empty() {
+            EMPTY_KEY_SUBSTITUTE
+        } else {
+            start
+        };
         self.range(start, end, "", Bytes::new()).await
     }
 
@@ -55,7 +59,11 @@ impl ChaincodeStub {
         bookmark: &str,
     ) -> Result<(StateQueryIterator, QueryResponseMetadata)> {
         composite::check_simple_keys(&[start, end])?;
-        let start = if start.is_empty() { EMPTY_KEY_SUBSTITUTE } else { start };
+        let start = if start.is_empty() {
+            EMPTY_KEY_SUBSTITUTE
+        } else {
+            start
+        };
         self.range_page(start, end, "", page_metadata(page_size, bookmark)?)
             .await
     }
@@ -107,7 +115,9 @@ impl ChaincodeStub {
     /// Every value `key` had, newest first, with the transaction that wrote it.
     pub async fn get_history_for_key(&self, key: &str) -> Result<HistoryQueryIterator> {
         if key.is_empty() {
-            return Err(Error::InvalidArgument("key must not be an empty string".into()));
+            return Err(Error::InvalidArgument(
+                "key must not be an empty string".into(),
+            ));
         }
         let req = GetHistoryForKey {
             key: key.to_owned(),
@@ -127,10 +137,16 @@ impl ChaincodeStub {
         end: &str,
     ) -> Result<StateQueryIterator> {
         if collection.is_empty() {
-            return Err(Error::InvalidArgument("collection must not be an empty string".into()));
+            return Err(Error::InvalidArgument(
+                "collection must not be an empty string".into(),
+            ));
         }
         composite::check_simple_keys(&[start, end])?;
-        let start = if start.is_empty() { EMPTY_KEY_SUBSTITUTE } else { start };
+        let start = if start.is_empty() {
+            EMPTY_KEY_SUBSTITUTE
+        } else {
+            start
+        };
         self.range(start, end, collection, Bytes::new()).await
     }
 
@@ -142,7 +158,9 @@ impl ChaincodeStub {
         attributes: &[&str],
     ) -> Result<StateQueryIterator> {
         if collection.is_empty() {
-            return Err(Error::InvalidArgument("collection must not be an empty string".into()));
+            return Err(Error::InvalidArgument(
+                "collection must not be an empty string".into(),
+            ));
         }
         let (start, end) = partial_key_range(object_type, attributes)?;
         self.range(&start, &end, collection, Bytes::new()).await
@@ -155,7 +173,9 @@ impl ChaincodeStub {
         query: &str,
     ) -> Result<StateQueryIterator> {
         if collection.is_empty() {
-            return Err(Error::InvalidArgument("collection must not be an empty string".into()));
+            return Err(Error::InvalidArgument(
+                "collection must not be an empty string".into(),
+            ));
         }
         let response = self.rich_query(query, collection, Bytes::new()).await?;
         Ok(StateQueryIterator::new(Arc::clone(&self.tx), response))

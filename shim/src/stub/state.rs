@@ -3,11 +3,12 @@
 use std::collections::BTreeMap;
 
 use bytes::Bytes;
-use proto::protos::{
-    write_record, DelState, GetState, GetStateMetadata, GetStateMultiple, GetStateMultipleResult,
-    PurgePrivateState, PutState, PutStateMetadata, StateMetadata, StateMetadataResult, WriteRecord,
-};
 use proto::MessageType;
+use proto::protos::{
+    DelState, GetState, GetStateMetadata, GetStateMultiple, GetStateMultipleResult,
+    PurgePrivateState, PutState, PutStateMetadata, StateMetadata, StateMetadataResult, WriteRecord,
+    write_record,
+};
 
 use super::ChaincodeStub;
 use crate::{Error, Result};
@@ -17,7 +18,9 @@ pub const VALIDATION_PARAMETER: &str = "VALIDATION_PARAMETER";
 
 fn check_key(key: &str) -> Result<()> {
     if key.is_empty() {
-        Err(Error::InvalidArgument("key must not be an empty string".into()))
+        Err(Error::InvalidArgument(
+            "key must not be an empty string".into(),
+        ))
     } else {
         Ok(())
     }
@@ -25,7 +28,9 @@ fn check_key(key: &str) -> Result<()> {
 
 fn check_collection(collection: &str) -> Result<()> {
     if collection.is_empty() {
-        Err(Error::InvalidArgument("collection must not be an empty string".into()))
+        Err(Error::InvalidArgument(
+            "collection must not be an empty string".into(),
+        ))
     } else {
         Ok(())
     }
@@ -76,7 +81,10 @@ impl ChaincodeStub {
 
     /// The key-level endorsement policy of `key` (its `VALIDATION_PARAMETER` entry).
     pub async fn get_state_validation_parameter(&self, key: &str) -> Result<Option<Bytes>> {
-        Ok(self.get_state_metadata(key).await?.remove(VALIDATION_PARAMETER))
+        Ok(self
+            .get_state_metadata(key)
+            .await?
+            .remove(VALIDATION_PARAMETER))
     }
 
     /// Sets the key-level endorsement policy of `key`.
@@ -85,7 +93,8 @@ impl ChaincodeStub {
         key: &str,
         policy: impl Into<Bytes>,
     ) -> Result<()> {
-        self.put_state_metadata(key, VALIDATION_PARAMETER, policy).await
+        self.put_state_metadata(key, VALIDATION_PARAMETER, policy)
+            .await
     }
 
     /// The value of `key` in private data `collection`.
@@ -117,7 +126,9 @@ impl ChaincodeStub {
             key: key.to_owned(),
             collection: collection.to_owned(),
         };
-        Ok(present(self.tx.call(MessageType::GetPrivateDataHash, &req).await?))
+        Ok(present(
+            self.tx.call(MessageType::GetPrivateDataHash, &req).await?,
+        ))
     }
 
     /// Writes `value` to `key` of private data `collection`.
@@ -176,7 +187,8 @@ impl ChaincodeStub {
         value: impl Into<Bytes>,
     ) -> Result<()> {
         check_collection(collection)?;
-        self.write_metadata(key, collection, metakey, value.into()).await
+        self.write_metadata(key, collection, metakey, value.into())
+            .await
     }
 
     async fn read(&self, key: &str, collection: &str) -> Result<Option<Bytes>> {
@@ -208,7 +220,11 @@ impl ChaincodeStub {
             };
             let result: GetStateMultipleResult = self
                 .tx
-                .call_decode(MessageType::GetStateMultiple, &req, "GetStateMultipleResult")
+                .call_decode(
+                    MessageType::GetStateMultiple,
+                    &req,
+                    "GetStateMultipleResult",
+                )
                 .await?;
             if result.values.len() != chunk.len() {
                 return Err(Error::Protocol(format!(
