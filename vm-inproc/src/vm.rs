@@ -154,3 +154,112 @@ impl Vm for InprocVm {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use proto::stream::ChaincodeStream;
+    use shim::{Chaincode, ChaincodeStub, Response};
+
+    use super::*;
+
+    /// A peer that accepts every registration and then sends one transaction.
+    struct OneShotPeer;
+
+    #[async_trait]
+    impl ChaincodeStreamHandler for OneShotPeer {
+        async fn handle_chaincode_stream(&self, mut stream: ChaincodeStream, _: StreamOrigin) {
+            use futures::StreamExt;
+            use proto::MessageType as T;
+            use proto::protos::ChaincodeMessage;
+            let _register = stream.receiver.next().await;
+            for kind in [T::Registered, T::Ready] {
+                let _ = stream
+                    .sender
+                    .send(ChaincodeMessage::new(kind, "", ""))
+                    .await;
+            }
+            let _ = stream
+                .sender
+                .send(ChaincodeMessage::new(T::Transaction, "ch", "tx1"))
+                .await;
+            while stream.receiver.next().await.is_some() {}
+        }
+    }
+
+    struct Panics;
+
+    #[async_trait]
+    impl Chaincode for Panics {
+        async fn invoke(&self, _: &ChaincodeStub) -> Response {
+            panic!("on purpose")
+        }
+    }
+
+    fn vm() -> InprocVm {
+        let mut chaincodes = SystemChaincodes::new();
+        chaincodes.add("panics", "1", || Arc::new(Panics) as Arc<dyn Chaincode>);
+        InprocVm::new(Arc::new(OneShotPeer), chaincodes)
+    }
+
+    #[tokio::test]
+    async fn errors_for_unknown_running_and_not_running() {
+        let vm = vm();
+        let unknown = Ccid::new("nope", "1");
+        let e = vm
+            .start(&StartRequest::new(unknown.clone()))
+            .await
+            .unwrap_err();
+        assert!(matches!(e, Error::UnknownChaincode { .. }), "{e}");
+        let wrong_version = Ccid::new("panics", "2");
+        assert!(vm.start(&StartRequest::new(wrong_version)).await.is_err());
+        let e = vm
+            .stop(&StopRequest::new(unknown.clone(), Duration::ZERO))
+            .await
+            .unwrap_err();
+        assert!(matches!(e, Error::NotRunning { .. }), "{e}");
+        let e = vm.wait(&unknown).await.unwrap_err();
+        assert!(matches!(e, Error::NotRunning { .. }), "{e}");
+    }
+
+    #[tokio::test]
+    async fn a_panic_ends_the_instance_with_an_error_and_it_can_start_again() {
+        let vm = vm();
+        let id = Ccid::new("panics", "1");
+        vm.start(&StartRequest::new(id.clone())).await.unwrap();
+        let e = tokio::time::timeout(Duration::from_secs(5), vm.wait(&id))
+            .await
+            .unwrap()
+            .unwrap_err();
+        assert_eq!(e.to_string(), "chaincode panics:1 panicked: on purpose");
+        assert_eq!(vm.running(), 0);
+        // The ended instance is replaced by a new start.
+        vm.start(&StartRequest::new(id.clone())).await.unwrap();
+        vm.stop(&StopRequest::new(id, Duration::ZERO))
+            .await
+            .unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_running_instance_is_not_started_twice() {
+        struct Quiet;
+        #[async_trait]
+        impl Chaincode for Quiet {
+            async fn invoke(&self, _: &ChaincodeStub) -> Response {
+                std::future::pending().await
+            }
+        }
+        let mut chaincodes = SystemChaincodes::new();
+        chaincodes.add("quiet", "1", || Arc::new(Quiet) as Arc<dyn Chaincode>);
+        let vm = InprocVm::new(Arc::new(OneShotPeer), chaincodes);
+        let id = Ccid::new("quiet", "1");
+        vm.start(&StartRequest::new(id.clone())).await.unwrap();
+        let e = vm.start(&StartRequest::new(id.clone())).await.unwrap_err();
+        assert!(matches!(e, Error::AlreadyRunning { .. }), "{e}");
+        vm.stop(&StopRequest::new(id.clone(), Duration::ZERO))
+            .await
+            .unwrap();
+        assert!(matches!(vm.wait(&id).await, Err(Error::NotRunning { .. })));
+    }
+}
