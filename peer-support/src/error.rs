@@ -144,6 +144,13 @@ pub enum Error {
     /// The peer is shutting down.
     #[error("the peer is shutting down")]
     ShuttingDown,
+    /// The gRPC server failed.
+    #[error("the chaincode listener failed")]
+    Server {
+        /// The transport error.
+        #[source]
+        source: tonic::transport::Error,
+    },
 }
 
 impl Error {

@@ -16,6 +16,8 @@
 //!   over any [`ledger::VersionedDb`] (an in-memory one included).
 //! - [`ChaincodeDefinitions`]: which chaincodes exist and where they run.
 //! - [`proposal`]: builds the signed proposals shims expect.
+//! - [`server`]: the gRPC `ChaincodeSupport/Register` server, feeding the same handler.
+//! - [`tls`]: the chaincode CA: per-launch client certificates, checked at registration.
 //!
 //! # Running a transaction
 //!
@@ -55,6 +57,8 @@ pub mod ledger;
 pub mod proposal;
 mod query;
 mod runtime_launcher;
+pub mod server;
+pub mod tls;
 mod tx_context;
 mod vm_controller;
 

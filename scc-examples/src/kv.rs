@@ -22,6 +22,7 @@ use shim::{Chaincode, ChaincodeStub, Response};
 /// | `whoami` | | JSON `{"txid","channel","mspid"}` |
 /// | `call` | chaincode function args… | the callee's payload |
 /// | `fail` | message | error with that message |
+/// | `sleep` | milliseconds | waits that long, then `ok` (for tests of timeouts and crashes) |
 ///
 /// Init seeds the key/value pairs it is given.
 #[derive(Debug, Default, Clone, Copy)]
@@ -160,6 +161,11 @@ impl KvChaincode {
                 } else {
                     shim::success(response.payload)
                 }
+            }
+            "sleep" => {
+                let ms: u64 = arg(0).parse().unwrap_or(1000);
+                tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
+                shim::success("ok")
             }
             "fail" => shim::error(if arg(0).is_empty() {
                 "failed on purpose"

@@ -141,7 +141,7 @@ impl Handler {
 /// Returns an error when the registration is refused, the stream closes or fails, or a
 /// transaction panics (after telling the peer which transaction failed). It never returns
 /// `Ok`: a chaincode lives as long as its stream.
-pub async fn serve(
+pub async fn serve_stream(
     chaincode: Arc<dyn Chaincode>,
     name: &str,
     stream: ChaincodeStream,

@@ -18,5 +18,5 @@ pub async fn serve(
     name: &str,
     stream: ChaincodeStream,
 ) -> Result<()> {
-    crate::handler::serve(chaincode, name, stream).await
+    crate::handler::serve_stream(chaincode, name, stream).await
 }

@@ -14,7 +14,10 @@
 //! - [`create_composite_key`], [`split_composite_key`]: Fabric's composite key layout.
 //! - [`SystemChaincode`]: registers a system chaincode with `inventory`.
 //! - The handler (private): the protocol state machine, over one transport seam,
-//!   [`proto::stream::ChaincodeStream`]. [`inproc::serve`] runs it over in-memory streams.
+//!   [`proto::stream::ChaincodeStream`], run by [`serve_stream`]. Transports:
+//!   [`start`] dials the peer over gRPC (Fabric's flags, environment and TLS files, see
+//!   [`ClientConfig`]); [`serve`] is chaincode as a service (the peer dials us);
+//!   [`inproc::serve`] runs over in-memory streams inside the peer.
 //!
 //! # A chaincode
 //!
@@ -54,22 +57,28 @@
 #![cfg_attr(test, allow(unused_crate_dependencies))]
 
 mod chaincode;
+mod client;
 mod composite;
+mod config;
 mod error;
 mod handler;
 pub mod inproc;
 mod iterator;
 mod proposal;
+mod server;
 mod stub;
 
 pub use chaincode::{Chaincode, SystemChaincode, error, success, system_chaincodes};
+pub use client::{connect, start, start_with};
 pub use composite::{
     COMPOSITE_KEY_NAMESPACE, EMPTY_KEY_SUBSTITUTE, MAX_UNICODE_RUNE, create_composite_key,
     split_composite_key,
 };
+pub use config::{ClientConfig, ClientTls};
 pub use error::{Error, Result};
-pub use handler::serve;
+pub use handler::serve_stream;
 pub use iterator::{HistoryQueryIterator, QueryIterator, StateQueryIterator};
+pub use server::{ServerTls, serve};
 pub use stub::{ChaincodeStub, VALIDATION_PARAMETER};
 
 pub use async_trait::async_trait;

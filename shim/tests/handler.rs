@@ -81,7 +81,7 @@ impl Peer {
     /// Starts the shim and completes the handshake with `params` on READY.
     async fn ready(params: Option<ChaincodeAdditionalParams>) -> Self {
         let (peer_end, cc_end) = in_memory_pair(16);
-        let shim = tokio::spawn(shim::serve(Arc::new(Probe), "probe:1", cc_end));
+        let shim = tokio::spawn(shim::serve_stream(Arc::new(Probe), "probe:1", cc_end));
         let mut peer = Peer {
             stream: peer_end,
             shim,
@@ -139,7 +139,7 @@ fn response_of(msg: &ChaincodeMessage) -> Response {
 #[tokio::test]
 async fn keepalive_is_echoed_in_every_state() {
     let (peer_end, cc_end) = in_memory_pair(16);
-    let shim = tokio::spawn(shim::serve(Arc::new(Probe), "probe:1", cc_end));
+    let shim = tokio::spawn(shim::serve_stream(Arc::new(Probe), "probe:1", cc_end));
     let mut peer = Peer {
         stream: peer_end,
         shim,
@@ -178,7 +178,7 @@ async fn transactions_run_concurrently_and_replies_reach_their_transaction() {
 #[tokio::test]
 async fn out_of_place_messages_get_an_error_and_the_shim_goes_on() {
     let (peer_end, cc_end) = in_memory_pair(16);
-    let shim = tokio::spawn(shim::serve(Arc::new(Probe), "probe:1", cc_end));
+    let shim = tokio::spawn(shim::serve_stream(Arc::new(Probe), "probe:1", cc_end));
     let mut peer = Peer {
         stream: peer_end,
         shim,
@@ -376,7 +376,7 @@ async fn a_panic_fails_its_transaction_and_ends_the_instance() {
 #[tokio::test]
 async fn refused_registration_ends_with_the_peers_reason() {
     let (peer_end, cc_end) = in_memory_pair(16);
-    let shim = tokio::spawn(shim::serve(Arc::new(Probe), "probe:1", cc_end));
+    let shim = tokio::spawn(shim::serve_stream(Arc::new(Probe), "probe:1", cc_end));
     let mut peer = Peer {
         stream: peer_end,
         shim,

@@ -4,7 +4,9 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 #![cfg_attr(test, allow(unused_crate_dependencies))]
 
+pub mod env;
 pub mod fixtures;
+pub mod scenarios;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
@@ -12,12 +14,16 @@ use std::sync::{Arc, OnceLock};
 use bytes::Bytes;
 use peer_support::ledger::Ledgers;
 use peer_support::proposal::{self, ProposalSpec};
+use peer_support::server::ServerOptions;
+use peer_support::tls::ChaincodeCa;
 use peer_support::{
     ChaincodeDefinition, ChaincodeSupport, DefinitionMap, ExecuteResult, SupportConfig, TxParams,
 };
 use proto::protos::ChaincodeInput;
 use vm_api::Ccid;
+use vm_api::CodePackage;
 use vm_inproc::{InprocVm, SystemChaincodes};
+use vm_process::{ProcessConfig, ProcessVm};
 
 // Linked for their registrations.
 use scc_examples as _;
@@ -59,20 +65,28 @@ pub struct TestPeer {
     pub support: ChaincodeSupport,
     pub ledgers: Arc<Ledgers>,
     pub definitions: Arc<DefinitionMap>,
+    /// The PROCESS backend, for looking at its processes.
+    pub process: Arc<ProcessVm>,
+    /// The chaincode listener, when the peer serves gRPC.
+    pub listener: Option<std::net::SocketAddr>,
+    /// The chaincode CA, when the listener requires mutual TLS.
+    pub ca: Option<Arc<ChaincodeCa>>,
+    server: Option<(
+        tokio::sync::oneshot::Sender<()>,
+        tokio::task::JoinHandle<()>,
+    )>,
     txs: AtomicU64,
 }
+
+type BuilderHook =
+    Box<dyn FnOnce(peer_support::ChaincodeSupportBuilder) -> peer_support::ChaincodeSupportBuilder>;
 
 /// Builds a [`TestPeer`].
 pub struct TestPeerBuilder {
     pub config: SupportConfig,
     pub chaincodes: SystemChaincodes,
-    builder_hook: Option<
-        Box<
-            dyn FnOnce(
-                peer_support::ChaincodeSupportBuilder,
-            ) -> peer_support::ChaincodeSupportBuilder,
-        >,
-    >,
+    grpc: Option<bool>,
+    builder_hook: Option<BuilderHook>,
 }
 
 impl TestPeerBuilder {
@@ -102,8 +116,30 @@ impl TestPeerBuilder {
         self
     }
 
-    pub fn build(self) -> TestPeer {
+    /// Serves the chaincode listener on 127.0.0.1, with mutual TLS when `tls`.
+    pub fn grpc(mut self, tls: bool) -> Self {
+        self.grpc = Some(tls);
+        self
+    }
+
+    /// Builds the peer; with a listener, this must run inside a tokio runtime.
+    pub fn build(mut self) -> TestPeer {
         init_logging();
+        let listener = self.grpc.map(|_| {
+            let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+            l.set_nonblocking(true).expect("nonblocking");
+            self.config.peer_address = l.local_addr().expect("addr").to_string();
+            l
+        });
+        let ca = (self.grpc == Some(true)).then(|| {
+            let ca = ChaincodeCa::new().expect("ca");
+            Arc::new(if self.config.dev_mode {
+                ca.without_name_binding()
+            } else {
+                ca
+            })
+        });
+        let process = Arc::new(ProcessVm::new(ProcessConfig::default()));
         let ledgers = Arc::new(Ledgers::in_memory());
         let definitions = Arc::new(DefinitionMap::new());
         for ccid in self.chaincodes.ids().expect("system chaincodes") {
@@ -117,13 +153,51 @@ impl TestPeerBuilder {
                 let peer = ctx.stream_handler.clone().expect("stream handler");
                 Ok(Arc::new(InprocVm::new(peer, chaincodes.clone())) as Arc<dyn vm_api::Vm>)
             });
+        let process_vm = process.clone();
+        builder = builder.vm("PROCESS", move |_| {
+            Ok(process_vm.clone() as Arc<dyn vm_api::Vm>)
+        });
+        if let Some(ca) = &ca {
+            builder = builder
+                .cert_issuer(ca.clone())
+                .registration_check(ca.clone());
+        }
         if let Some(hook) = self.builder_hook {
             builder = hook(builder);
         }
+        let support = builder.build();
+        let mut addr = None;
+        let server = listener.map(|l| {
+            addr = Some(l.local_addr().expect("addr"));
+            let listener = tokio::net::TcpListener::from_std(l).expect("tokio listener");
+            let options = ServerOptions {
+                tls: ca
+                    .as_ref()
+                    .map(|ca| ca.server_tls(&[]).expect("server tls")),
+                ..ServerOptions::default()
+            };
+            let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+            let support = support.clone();
+            let task = tokio::spawn(async move {
+                let shutdown = async {
+                    let _ = stopped.await;
+                };
+                if let Err(e) =
+                    peer_support::server::serve(support, listener, options, shutdown).await
+                {
+                    eprintln!("chaincode listener failed: {}", e.report());
+                }
+            });
+            (stop, task)
+        });
         TestPeer {
-            support: builder.build(),
+            support,
             ledgers,
             definitions,
+            process,
+            listener: addr,
+            ca,
+            server,
             txs: AtomicU64::new(0),
         }
     }
@@ -147,6 +221,7 @@ impl TestPeer {
                 ..SupportConfig::default()
             },
             chaincodes: SystemChaincodes::new(),
+            grpc: None,
             builder_hook: None,
         }
     }
@@ -245,6 +320,53 @@ impl TestPeer {
             .query_executor()
             .get_state(ns, key)
             .unwrap()
+    }
+
+    /// Defines a user chaincode run by the PROCESS backend on every channel.
+    pub fn define_process(
+        &self,
+        name: &str,
+        version: &str,
+        platform: &str,
+        path: impl Into<std::path::PathBuf>,
+    ) -> ChaincodeDefinition {
+        let def = ChaincodeDefinition::user(
+            Ccid::new(name, version),
+            "PROCESS",
+            CodePackage {
+                platform: platform.into(),
+                path: path.into(),
+            },
+        );
+        self.definitions.define(def.clone());
+        def
+    }
+
+    /// Waits until `name` (`name:version`) is registered.
+    pub async fn wait_registered(&self, name: &str, within: std::time::Duration) -> bool {
+        let deadline = tokio::time::Instant::now() + within;
+        while tokio::time::Instant::now() < deadline {
+            if self
+                .support
+                .registry()
+                .registered()
+                .iter()
+                .any(|n| n == name)
+            {
+                return true;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        false
+    }
+
+    /// Stops every chaincode and the listener.
+    pub async fn shutdown(mut self) {
+        self.support.shutdown().await;
+        if let Some((stop, task)) = self.server.take() {
+            let _ = stop.send(());
+            let _ = tokio::time::timeout(std::time::Duration::from_secs(5), task).await;
+        }
     }
 
     /// The definition of a system chaincode of this peer.

@@ -1,0 +1,125 @@
+//! The gRPC transport: a chaincode dials its peer's `ChaincodeSupport/Register`.
+
+use std::sync::Arc;
+
+use proto::protos::chaincode_support_client::ChaincodeSupportClient;
+use proto::stream::{ChaincodeStream, DEFAULT_CAPACITY};
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::transport::{Certificate, ClientTlsConfig, Endpoint, Identity};
+
+use crate::{Chaincode, ClientConfig, Error, Result};
+
+/// Runs `chaincode` as Fabric runs a chaincode process: reads the peer's address, the
+/// chaincode's name and TLS settings from flags and the environment (see [`ClientConfig`]),
+/// connects, registers, and serves transactions until the stream ends.
+///
+/// Returns an error — it never hangs — when the peer cannot be reached, refuses the
+/// registration, or closes the stream.
+pub async fn start(chaincode: impl Chaincode) -> Result<()> {
+    start_with(Arc::new(chaincode), ClientConfig::from_env()?).await
+}
+
+/// [`start`] with an explicit configuration.
+pub async fn start_with(chaincode: Arc<dyn Chaincode>, config: ClientConfig) -> Result<()> {
+    let name = config.chaincode_id.clone();
+    let stream = connect(&config).await?;
+    tracing::info!(chaincode = %name, peer = %config.peer_address, tls = config.tls.is_some(), "connected");
+    crate::serve_stream(chaincode, &name, stream).await
+}
+
+/// Dials the peer and opens the Register stream.
+pub async fn connect(config: &ClientConfig) -> Result<ChaincodeStream> {
+    let connect_error = |message: String| Error::Connect {
+        address: config.peer_address.clone(),
+        message,
+    };
+    let scheme = if config.tls.is_some() {
+        "https"
+    } else {
+        "http"
+    };
+    let mut endpoint = Endpoint::from_shared(format!("{scheme}://{}", config.peer_address))
+        .map_err(|e| connect_error(format!("bad address: {e}")))?
+        .tcp_nodelay(true)
+        .connect_timeout(config.connect_timeout)
+        .http2_keep_alive_interval(config.keepalive_interval)
+        .keep_alive_timeout(config.keepalive_timeout)
+        .keep_alive_while_idle(true);
+    if let Some(tls) = &config.tls {
+        let host = match &tls.server_name {
+            Some(name) => name.clone(),
+            None => host_of(&config.peer_address).to_owned(),
+        };
+        let tls_config = ClientTlsConfig::new()
+            .domain_name(host)
+            .ca_certificate(Certificate::from_pem(&tls.root_pem))
+            .identity(Identity::from_pem(&tls.cert_pem, &tls.key_pem));
+        endpoint = endpoint
+            .tls_config(tls_config)
+            .map_err(|e| connect_error(format!("bad TLS settings: {}", chain(&e))))?;
+    }
+    let channel = tokio::time::timeout(config.connect_timeout, endpoint.connect())
+        .await
+        .map_err(|_| connect_error(format!("no connection within {:?}", config.connect_timeout)))?
+        .map_err(|e| connect_error(chain(&e)))?;
+    let (tx, rx) = mpsc::channel(DEFAULT_CAPACITY);
+    let mut client = ChaincodeSupportClient::new(channel);
+    let response = tokio::time::timeout(
+        config.connect_timeout,
+        client.register(ReceiverStream::new(rx)),
+    )
+    .await
+    .map_err(|_| connect_error("the peer did not answer the Register call".into()))?
+    .map_err(|status| connect_error(format!("Register failed: {}", status.message())))?;
+    Ok(ChaincodeStream::new(tx, response.into_inner()))
+}
+
+/// The host part of `host:port` (IPv6 brackets removed).
+fn host_of(address: &str) -> &str {
+    let host = address.rsplit_once(':').map_or(address, |(h, _)| h);
+    host.trim_start_matches('[').trim_end_matches(']')
+}
+
+/// An error with its causes, on one line.
+pub(crate) fn chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let next = cause.to_string();
+        if !text.contains(&next) {
+            text.push_str(": ");
+            text.push_str(&next);
+        }
+        source = cause.source();
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn host_of_addresses() {
+        assert_eq!(host_of("127.0.0.1:7052"), "127.0.0.1");
+        assert_eq!(host_of("[::1]:7052"), "::1");
+        assert_eq!(host_of("peer0.example.com:7052"), "peer0.example.com");
+    }
+
+    #[tokio::test]
+    async fn an_unreachable_peer_is_an_error_not_a_hang() {
+        // A port nobody listens on: bind one, then close it.
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let config = ClientConfig::new(format!("127.0.0.1:{port}"), "cc:1");
+        let started = std::time::Instant::now();
+        let e = connect(&config).await.unwrap_err();
+        assert!(matches!(e, Error::Connect { .. }), "{e}");
+        assert!(e.to_string().contains(&format!("127.0.0.1:{port}")), "{e}");
+        assert!(started.elapsed() < config.connect_timeout + std::time::Duration::from_secs(1));
+    }
+}

@@ -1,0 +1,176 @@
+//! The Rust kv chaincode (built on `shim::start`) over gRPC: launched by the peer through the
+//! PROCESS backend with mutual TLS, and started by hand in dev mode.
+
+#![allow(unused_crate_dependencies, clippy::unwrap_used, clippy::expect_used)]
+
+use std::time::Duration;
+
+use tests::TestPeer;
+use tests::env::kv_chaincode;
+use tests::scenarios::{Callees, kv_scenarios};
+use tokio::process::{Child, Command};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn launched_by_the_peer_through_vm_process_with_tls() {
+    let peer = TestPeer::builder().grpc(true).build();
+    let bin = kv_chaincode();
+    peer.define_process("rustkv", "1", "binary", &bin);
+    peer.define_process("rustkv2", "1", "binary", &bin);
+    kv_scenarios(
+        &peer,
+        "rustkv",
+        Callees {
+            system: "kvscc",
+            user: "rustkv2",
+        },
+    )
+    .await;
+    let mut registered = peer.support.registry().registered();
+    registered.sort();
+    assert_eq!(registered, ["kvscc:0.1.0", "rustkv2:1", "rustkv:1"]);
+    assert_eq!(peer.process.pids().len(), 2, "two chaincode processes");
+    let pids = peer.process.pids();
+    peer.shutdown().await;
+    for pid in pids {
+        assert!(
+            !tests::env::process_alive(pid),
+            "process {pid} is gone after shutdown"
+        );
+    }
+}
+
+/// Starts the Rust chaincode by hand, as a developer does in dev mode.
+fn start_by_hand(name: &str, peer_address: &str) -> Child {
+    Command::new(kv_chaincode())
+        .env("CORE_CHAINCODE_ID_NAME", name)
+        .env("CORE_PEER_ADDRESS", peer_address)
+        .kill_on_drop(true)
+        .spawn()
+        .expect("start kv-chaincode")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn started_by_hand_in_dev_mode() {
+    let peer = TestPeer::builder()
+        .config(|c| c.dev_mode = true)
+        .grpc(false)
+        .build();
+    let address = peer.listener.unwrap().to_string();
+    let bin = kv_chaincode();
+    peer.define_process("rustkv", "1", "binary", &bin);
+    peer.define_process("rustkv2", "1", "binary", &bin);
+    let _a = start_by_hand("rustkv:1", &address);
+    let _b = start_by_hand("rustkv2:1", &address);
+    assert!(
+        peer.wait_registered("rustkv:1", Duration::from_secs(10))
+            .await
+    );
+    assert!(
+        peer.wait_registered("rustkv2:1", Duration::from_secs(10))
+            .await
+    );
+    kv_scenarios(
+        &peer,
+        "rustkv",
+        Callees {
+            system: "kvscc",
+            user: "rustkv2",
+        },
+    )
+    .await;
+    assert!(
+        peer.process.pids().is_empty(),
+        "the peer launched nothing in dev mode"
+    );
+    peer.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_chaincode_process_exits_when_the_peer_refuses_or_is_unreachable() {
+    // Refused: outside dev mode the peer does not accept a chaincode it did not launch.
+    let peer = TestPeer::builder().grpc(false).build();
+    let address = peer.listener.unwrap().to_string();
+    let out = Command::new(kv_chaincode())
+        .env("CORE_CHAINCODE_ID_NAME", "stranger:1")
+        .env("CORE_PEER_ADDRESS", &address)
+        .output();
+    let out = tokio::time::timeout(Duration::from_secs(10), out)
+        .await
+        .expect("exits")
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("will not accept external chaincode connection stranger:1"),
+        "{stderr}"
+    );
+    peer.shutdown().await;
+
+    // Unreachable: nothing listens.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let out = Command::new(kv_chaincode())
+        .env("CORE_CHAINCODE_ID_NAME", "lonely:1")
+        .args(["--peer.address", &format!("127.0.0.1:{port}")])
+        .output();
+    let out = tokio::time::timeout(Duration::from_secs(10), out)
+        .await
+        .expect("exits")
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(&format!("cannot connect to the peer at 127.0.0.1:{port}")),
+        "{stderr}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_disconnects_mid_transaction_fails_it_and_is_deregistered() {
+    let peer = TestPeer::builder()
+        .config(|c| c.dev_mode = true)
+        .grpc(false)
+        .build();
+    let address = peer.listener.unwrap().to_string();
+    peer.define_process("rustkv", "1", "binary", kv_chaincode());
+    let mut child = start_by_hand("rustkv:1", &address);
+    assert!(
+        peer.wait_registered("rustkv:1", Duration::from_secs(10))
+            .await
+    );
+    let call = {
+        let support = peer.support.clone();
+        let input = tests::input(&["sleep", "10000"]);
+        let (params, _) = peer.tx("interop", "rustkv", &input);
+        tokio::spawn(async move { support.execute(&params, "rustkv", input).await })
+    };
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    child.start_kill().unwrap();
+    let started = std::time::Instant::now();
+    let err = tokio::time::timeout(Duration::from_secs(5), call)
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap_err();
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "failed within a second: {:?}",
+        started.elapsed()
+    );
+    assert!(
+        err.to_string().starts_with("chaincode stream terminated"),
+        "{err}"
+    );
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert!(
+        peer.support
+            .registry()
+            .registered()
+            .iter()
+            .all(|n| n != "rustkv:1")
+    );
+    peer.shutdown().await;
+}
