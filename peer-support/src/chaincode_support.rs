@@ -7,11 +7,13 @@ use prost::Message;
 use proto::MessageType;
 use proto::protos::{ChaincodeEvent, ChaincodeInput, ChaincodeMessage, Response, SignedProposal};
 use proto::stream::ChaincodeStream;
+use tokio::sync::watch;
 use vm_api::{ChaincodeStreamHandler, StreamOrigin, VmContext};
 
 use crate::chaincode_identity::{ClientCertIssuer, RegistrationCheck};
 use crate::ledger::{HistoryQueryExecutor, LedgerProvider, TxSimulator};
 use crate::runtime_launcher::RuntimeLauncher;
+use crate::tls::ChaincodeCa;
 use crate::tx_context::StateAccess;
 use crate::vm_controller::VmFactory;
 use crate::{
@@ -63,9 +65,23 @@ pub(crate) struct SupportInner {
     pub definitions: Arc<dyn ChaincodeDefinitions>,
     pub ledgers: Option<Arc<dyn LedgerProvider>>,
     pub registration_check: Option<Arc<dyn RegistrationCheck>>,
+    /// The chaincode CA, when launched chaincodes use mutual TLS.
+    pub ca: Option<Arc<ChaincodeCa>>,
+    /// Set once the peer shuts down: streams end and nothing new starts.
+    pub closing: watch::Sender<bool>,
 }
 
 impl SupportInner {
+    /// Completes once the peer shuts down.
+    pub(crate) async fn closed(&self) {
+        let mut rx = self.closing.subscribe();
+        let _ = rx.wait_for(|closing| *closing).await;
+    }
+
+    pub(crate) fn is_closing(&self) -> bool {
+        *self.closing.borrow()
+    }
+
     /// Launches `def` if needed and runs one INIT or TRANSACTION on it.
     pub(crate) async fn execute_with_state(
         &self,
@@ -75,6 +91,9 @@ impl SupportInner {
         is_init: bool,
         state: StateAccess,
     ) -> Result<ChaincodeMessage> {
+        if self.is_closing() {
+            return Err(Error::ShuttingDown);
+        }
         let handler = self.launcher.launch(def).await?;
         let kind = if is_init {
             MessageType::Init
@@ -129,6 +148,7 @@ impl ChaincodeSupport {
             factories: HashMap::new(),
             cert_issuer: None,
             registration_check: None,
+            ca: None,
         }
     }
 
@@ -157,9 +177,18 @@ impl ChaincodeSupport {
         &self.inner.definitions
     }
 
+    /// The chaincode CA, when launched chaincodes use mutual TLS; the gRPC server takes its
+    /// identity from it.
+    pub fn chaincode_ca(&self) -> Option<&Arc<ChaincodeCa>> {
+        self.inner.ca.as_ref()
+    }
+
     /// Launches `def`'s chaincode unless it is registered already, and waits until it is
     /// ready. Concurrent launches of one chaincode share one launch.
     pub async fn launch(&self, def: &ChaincodeDefinition) -> Result<()> {
+        if self.inner.is_closing() {
+            return Err(Error::ShuttingDown);
+        }
         self.inner.launcher.launch(def).await.map(|_| ())
     }
 
@@ -236,9 +265,22 @@ impl ChaincodeSupport {
         self.inner.launcher.stop(def).await
     }
 
-    /// Stops every chaincode this peer launched.
-    pub async fn shutdown(&self) {
+    /// Stops every chaincode this peer launched; they are launched again when next needed.
+    pub async fn stop_all(&self) {
         self.inner.launcher.stop_all().await;
+    }
+
+    /// Shuts down: refuses new launches, transactions and registrations, stops every
+    /// chaincode this peer launched, and ends the streams of the others (dev mode), so their
+    /// processes see the peer go away.
+    pub async fn shutdown(&self) {
+        self.inner.closing.send_replace(true);
+        self.inner.launcher.stop_all().await;
+    }
+
+    /// Completes once [`shutdown`](Self::shutdown) was called.
+    pub async fn closed(&self) {
+        self.inner.closed().await;
     }
 
     /// Serves one chaincode stream until it ends.
@@ -274,6 +316,7 @@ pub struct ChaincodeSupportBuilder {
     factories: HashMap<String, VmFactory>,
     cert_issuer: Option<Arc<dyn ClientCertIssuer>>,
     registration_check: Option<Arc<dyn RegistrationCheck>>,
+    ca: Option<Arc<ChaincodeCa>>,
 }
 
 impl std::fmt::Debug for ChaincodeSupportBuilder {
@@ -309,7 +352,14 @@ impl ChaincodeSupportBuilder {
         self
     }
 
-    /// Issue a client certificate to every launched chaincode.
+    /// The chaincode CA to use when TLS is on (default: a new one, made at build time).
+    pub fn chaincode_ca(mut self, ca: Arc<ChaincodeCa>) -> Self {
+        self.ca = Some(ca);
+        self
+    }
+
+    /// Issue client certificates with `issuer` instead of the chaincode CA (the gRPC server
+    /// then needs its TLS identity given explicitly).
     pub fn cert_issuer(mut self, issuer: Arc<dyn ClientCertIssuer>) -> Self {
         self.cert_issuer = Some(issuer);
         self
@@ -321,8 +371,28 @@ impl ChaincodeSupportBuilder {
         self
     }
 
-    /// Builds the support.
-    pub fn build(self) -> ChaincodeSupport {
+    /// Builds the support. With TLS on (see [`SupportConfig::tls_enabled`]) and no issuer
+    /// given, it makes the chaincode CA that issues launched chaincodes their certificates and
+    /// checks their registrations.
+    pub fn build(self) -> Result<ChaincodeSupport> {
+        let ca = match (self.config.tls_enabled(), self.ca) {
+            (false, _) => None,
+            (true, Some(ca)) => Some(ca),
+            (true, None) => {
+                let ca = ChaincodeCa::new()?;
+                Some(Arc::new(if self.config.dev_mode {
+                    ca.without_name_binding()
+                } else {
+                    ca
+                }))
+            }
+        };
+        let cert_issuer = self
+            .cert_issuer
+            .or_else(|| ca.clone().map(|ca| ca as Arc<dyn ClientCertIssuer>));
+        let registration_check = self
+            .registration_check
+            .or_else(|| ca.clone().map(|ca| ca as Arc<dyn RegistrationCheck>));
         let config = Arc::new(self.config);
         let definitions = self
             .definitions
@@ -338,7 +408,7 @@ impl ChaincodeSupportBuilder {
             let runtime = Arc::new(ContainerRuntime::new(
                 Arc::clone(&config),
                 controller,
-                self.cert_issuer,
+                cert_issuer,
             ));
             let registry = Arc::new(HandlerRegistry::new(config.dev_mode));
             SupportInner {
@@ -351,9 +421,11 @@ impl ChaincodeSupportBuilder {
                 registry,
                 definitions,
                 ledgers: self.ledgers,
-                registration_check: self.registration_check,
+                registration_check,
+                ca,
+                closing: watch::Sender::new(false),
             }
         });
-        ChaincodeSupport { inner }
+        Ok(ChaincodeSupport { inner })
     }
 }

@@ -10,6 +10,18 @@ use crate::{Error, Result};
 /// in dev mode.
 pub const SYSTEM: &str = "SYSTEM";
 
+/// Whether chaincodes the peer launches must use mutual TLS.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ChaincodeTls {
+    /// On, except in dev mode (where users start chaincodes by hand).
+    #[default]
+    Auto,
+    /// Always on.
+    On,
+    /// Always off.
+    Off,
+}
+
 /// How the peer launches and talks to chaincodes. `Default` gives Fabric's `core.yaml`
 /// defaults.
 #[derive(Debug, Clone)]
@@ -29,6 +41,9 @@ pub struct SupportConfig {
     /// Dev mode: chaincodes are started by the user and register themselves; the peer
     /// launches only system chaincodes (`chaincode.mode = dev`).
     pub dev_mode: bool,
+    /// Mutual TLS between the peer and chaincodes (`peer.tls.enabled`; on by default, off in
+    /// dev mode unless set).
+    pub tls: ChaincodeTls,
     /// How long a stopped chaincode may take to end before it is killed.
     pub stop_timeout: Duration,
     /// `CORE_CHAINCODE_LOGGING_LEVEL` given to chaincodes (`chaincode.logging.level`).
@@ -48,7 +63,8 @@ pub struct SupportConfig {
     pub write_batch: Option<u32>,
     /// Offer GET_STATE_MULTIPLE with at most this many keys (`maxSizeGetMultipleKeys`).
     pub get_multiple: Option<u32>,
-    /// Most state requests of one chaincode handled at once; further requests wait.
+    /// Most chaincode-to-chaincode calls of one chaincode running at once; further messages
+    /// wait in the stream. (State requests are served in order as they arrive.)
     pub max_concurrent_requests: usize,
     /// Everything else, for backends (`vm.*`, runtime images, …).
     pub settings: Settings,
@@ -64,6 +80,7 @@ impl Default for SupportConfig {
             execute_timeout: Duration::from_secs(30),
             keepalive: Duration::ZERO,
             dev_mode: false,
+            tls: ChaincodeTls::Auto,
             stop_timeout: Duration::from_secs(10),
             chaincode_log_level: "info".into(),
             shim_log_level: "warning".into(),
@@ -83,6 +100,15 @@ impl Default for SupportConfig {
 pub const MIN_STARTUP_TIMEOUT: Duration = Duration::from_secs(5);
 
 impl SupportConfig {
+    /// Whether launched chaincodes use mutual TLS.
+    pub fn tls_enabled(&self) -> bool {
+        match self.tls {
+            ChaincodeTls::On => true,
+            ChaincodeTls::Off => false,
+            ChaincodeTls::Auto => !self.dev_mode,
+        }
+    }
+
     /// Reads the keys of `core.yaml` this crate uses from `settings` over the defaults, and
     /// keeps `settings` for the backends. Enforces Fabric's minimum startup timeout.
     pub fn from_settings(settings: &Settings) -> Result<Self> {
@@ -126,6 +152,11 @@ impl SupportConfig {
                 }
             };
         }
+        c.tls = match settings.bool("peer.tls.enabled")? {
+            Some(true) => ChaincodeTls::On,
+            Some(false) => ChaincodeTls::Off,
+            None => ChaincodeTls::Auto,
+        };
         if let Some(n) = settings.parse::<usize>("ledger.state.totalQueryLimit")? {
             c.total_query_limit = n;
         }
@@ -166,7 +197,12 @@ mod tests {
             .with("peer.id", "peer0");
         let c = SupportConfig::from_settings(&s).unwrap();
         assert!(c.dev_mode);
+        assert!(!c.tls_enabled(), "TLS is off in dev mode unless configured");
         assert_eq!(c.execute_timeout, Duration::from_secs(2));
+        assert!(SupportConfig::default().tls_enabled(), "on by default");
+        let forced =
+            SupportConfig::from_settings(&s.clone().with("peer.tls.enabled", "true")).unwrap();
+        assert!(forced.tls_enabled());
         assert_eq!(c.peer_id, "peer0");
 
         let e =

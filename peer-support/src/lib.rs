@@ -16,7 +16,8 @@
 //!   over any [`ledger::VersionedDb`] (an in-memory one included).
 //! - [`ChaincodeDefinitions`]: which chaincodes exist and where they run.
 //! - [`proposal`]: builds the signed proposals shims expect.
-//! - [`server`]: the gRPC `ChaincodeSupport/Register` server, feeding the same handler.
+//! - [`server`]: the gRPC `ChaincodeSupport/Register` server, feeding the same handler;
+//!   [`caas`]: dials a chaincode served as a service (`Chaincode/Connect`).
 //! - [`tls`]: the chaincode CA: per-launch client certificates, checked at registration.
 //!
 //! # Running a transaction
@@ -45,6 +46,7 @@
 // Unit tests see the dev-dependencies too; the lint matters for the library build.
 #![cfg_attr(test, allow(unused_crate_dependencies))]
 
+pub mod caas;
 mod chaincode_identity;
 mod chaincode_support;
 mod config;
@@ -64,7 +66,7 @@ mod vm_controller;
 
 pub use chaincode_identity::{ClientCertIssuer, ClientIdentity, RegistrationCheck};
 pub use chaincode_support::{ChaincodeSupport, ChaincodeSupportBuilder, ExecuteResult, TxParams};
-pub use config::{MIN_STARTUP_TIMEOUT, SYSTEM, SupportConfig};
+pub use config::{ChaincodeTls, MIN_STARTUP_TIMEOUT, SYSTEM, SupportConfig};
 pub use container_runtime::{ContainerRuntime, LaunchConfig, tls_paths};
 pub use definitions::{ChaincodeDefinition, ChaincodeDefinitions, DefinitionMap};
 pub use error::{Error, Result};

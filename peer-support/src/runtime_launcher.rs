@@ -91,8 +91,10 @@ impl RuntimeLauncher {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .remove(&name);
-        state.notify(Err(error));
+        // Forget the launch before telling the waiters, so that what they do next (a new
+        // launch, a look at the registry) finds it gone.
         self.registry.remove_launch(&name, &state);
+        state.notify(Err(error));
     }
 
     async fn start_and_wait(

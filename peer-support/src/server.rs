@@ -24,8 +24,11 @@ use crate::{ChaincodeSupport, Error, Result};
 /// How the chaincode listener serves.
 #[derive(Debug, Clone)]
 pub struct ServerOptions {
-    /// TLS with required client certificates; `None` serves plain TCP.
+    /// TLS with required client certificates. `None` takes the identity from the support's
+    /// chaincode CA when it has one (TLS on), and serves plain TCP otherwise.
     pub tls: Option<ServerTls>,
+    /// Names or addresses chaincodes dial besides loopback, for the server certificate.
+    pub hosts: Vec<String>,
     /// HTTP/2 keepalive pings to clients (`peer.keepalive.interval`, Fabric: 7200 s).
     pub keepalive_interval: Duration,
     /// How long a ping may go unanswered before the connection is closed
@@ -37,6 +40,7 @@ impl Default for ServerOptions {
     fn default() -> Self {
         Self {
             tls: None,
+            hosts: Vec::new(),
             keepalive_interval: Duration::from_secs(7200),
             keepalive_timeout: Duration::from_secs(20),
         }
@@ -63,6 +67,12 @@ impl RegisterService for Register {
         let (stream, outbound) =
             ChaincodeStream::with_outbound(request.into_inner(), DEFAULT_CAPACITY);
         let support = self.support.clone();
+        // The response stream ends when the peer shuts down, whoever still holds a sender.
+        let closed = {
+            let support = support.clone();
+            async move { support.closed().await }
+        };
+        let outbound = outbound.take_until(closed);
         tokio::spawn(async move {
             let origin = StreamOrigin {
                 expected: None,
@@ -86,7 +96,17 @@ pub async fn serve(
         .http2_keepalive_interval(Some(options.keepalive_interval))
         .http2_keepalive_timeout(Some(options.keepalive_timeout))
         .tcp_nodelay(true);
-    if let Some(tls) = &options.tls {
+    let tls = match options.tls {
+        Some(tls) => Some(tls),
+        None => match support.chaincode_ca() {
+            Some(ca) => {
+                let hosts: Vec<&str> = options.hosts.iter().map(String::as_str).collect();
+                Some(ca.server_tls(&hosts)?)
+            }
+            None => None,
+        },
+    };
+    if let Some(tls) = &tls {
         let config = ServerTlsConfig::new()
             .identity(Identity::from_pem(&tls.cert_pem, &tls.key_pem))
             .client_ca_root(Certificate::from_pem(&tls.client_ca_pem))

@@ -131,14 +131,10 @@ impl TestPeerBuilder {
             self.config.peer_address = l.local_addr().expect("addr").to_string();
             l
         });
-        let ca = (self.grpc == Some(true)).then(|| {
-            let ca = ChaincodeCa::new().expect("ca");
-            Arc::new(if self.config.dev_mode {
-                ca.without_name_binding()
-            } else {
-                ca
-            })
-        });
+        self.config.tls = match self.grpc {
+            Some(true) => peer_support::ChaincodeTls::On,
+            _ => peer_support::ChaincodeTls::Off,
+        };
         let process = Arc::new(ProcessVm::new(ProcessConfig::default()));
         let ledgers = Arc::new(Ledgers::in_memory());
         let definitions = Arc::new(DefinitionMap::new());
@@ -157,25 +153,16 @@ impl TestPeerBuilder {
         builder = builder.vm("PROCESS", move |_| {
             Ok(process_vm.clone() as Arc<dyn vm_api::Vm>)
         });
-        if let Some(ca) = &ca {
-            builder = builder
-                .cert_issuer(ca.clone())
-                .registration_check(ca.clone());
-        }
         if let Some(hook) = self.builder_hook {
             builder = hook(builder);
         }
-        let support = builder.build();
+        let support = builder.build().expect("chaincode support");
+        let ca = support.chaincode_ca().cloned();
         let mut addr = None;
         let server = listener.map(|l| {
             addr = Some(l.local_addr().expect("addr"));
             let listener = tokio::net::TcpListener::from_std(l).expect("tokio listener");
-            let options = ServerOptions {
-                tls: ca
-                    .as_ref()
-                    .map(|ca| ca.server_tls(&[]).expect("server tls")),
-                ..ServerOptions::default()
-            };
+            let options = ServerOptions::default();
             let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
             let support = support.clone();
             let task = tokio::spawn(async move {
@@ -365,7 +352,10 @@ impl TestPeer {
         self.support.shutdown().await;
         if let Some((stop, task)) = self.server.take() {
             let _ = stop.send(());
-            let _ = tokio::time::timeout(std::time::Duration::from_secs(5), task).await;
+            tokio::time::timeout(std::time::Duration::from_secs(5), task)
+                .await
+                .expect("the listener stops once every stream ended")
+                .expect("listener task");
         }
     }
 

@@ -562,13 +562,17 @@ async fn unknown_chaincode_is_a_clear_error() {
 }
 
 #[tokio::test]
-async fn shutdown_stops_what_was_launched() {
+async fn stop_all_stops_what_was_launched_and_shutdown_refuses_new_work() {
     let peer = TestPeer::new();
     ok_text(&peer.invoke(CH, "kvscc", &["put", "k", "v"]).await.unwrap());
     assert_eq!(peer.support.registry().launched().len(), 1);
-    peer.support.shutdown().await;
+    peer.support.stop_all().await;
     assert!(peer.support.registry().launched().is_empty());
     assert!(peer.support.registry().registered().is_empty());
-    // Launching again works after a stop.
+    // Launched again when needed.
     ok_text(&peer.invoke(CH, "kvscc", &["get", "k"]).await.unwrap());
+    peer.support.shutdown().await;
+    assert!(peer.support.registry().registered().is_empty());
+    let err = peer.invoke(CH, "kvscc", &["get", "k"]).await.unwrap_err();
+    assert!(matches!(err, Error::ShuttingDown), "{}", err.report());
 }

@@ -72,12 +72,16 @@ async fn node_kv_started_by_hand_in_dev_mode() {
             "--chaincode-id-name",
             "nodekv:1",
         ])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
         .kill_on_drop(true)
         .spawn()
         .expect("run-node-chaincode");
     let _rust = Command::new(kv_chaincode())
         .env("CORE_CHAINCODE_ID_NAME", "rustkv:1")
         .env("CORE_PEER_ADDRESS", &address)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
         .kill_on_drop(true)
         .spawn()
         .expect("kv-chaincode");

@@ -44,6 +44,8 @@ fn start_by_hand(name: &str, peer_address: &str) -> Child {
     Command::new(kv_chaincode())
         .env("CORE_CHAINCODE_ID_NAME", name)
         .env("CORE_PEER_ADDRESS", peer_address)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
         .kill_on_drop(true)
         .spawn()
         .expect("start kv-chaincode")
@@ -83,6 +85,42 @@ async fn started_by_hand_in_dev_mode() {
         "the peer launched nothing in dev mode"
     );
     peer.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_chaincode_started_by_hand_exits_when_the_peer_shuts_down() {
+    let peer = TestPeer::builder()
+        .config(|c| c.dev_mode = true)
+        .grpc(false)
+        .build();
+    let address = peer.listener.unwrap().to_string();
+    peer.define_process("rustkv", "1", "binary", kv_chaincode());
+    let child = Command::new(kv_chaincode())
+        .env("CORE_CHAINCODE_ID_NAME", "rustkv:1")
+        .env("CORE_PEER_ADDRESS", &address)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    assert!(
+        peer.wait_registered("rustkv:1", Duration::from_secs(10))
+            .await
+    );
+    tests::ok_text(
+        &peer
+            .invoke("ch", "rustkv", &["put", "k", "v"])
+            .await
+            .unwrap(),
+    );
+    peer.shutdown().await;
+    let out = tokio::time::timeout(Duration::from_secs(5), child.wait_with_output())
+        .await
+        .expect("the chaincode exits when the peer goes away")
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("stream to the peer closed"), "{stderr}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -173,4 +211,47 @@ async fn a_client_that_disconnects_mid_transaction_fails_it_and_is_deregistered(
             .all(|n| n != "rustkv:1")
     );
     peer.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chaincode_as_a_service_the_peer_dials() {
+    use std::sync::Arc;
+    // The chaincode serves Chaincode/Connect; the peer (in dev mode) dials it.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap().to_string();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(shim::serve(
+        Arc::new(scc_examples::KvChaincode),
+        "caas:1",
+        listener,
+        None,
+        async {
+            let _ = stopped.await;
+        },
+    ));
+    let peer = TestPeer::builder().config(|c| c.dev_mode = true).build();
+    peer.define_process("caas", "1", "binary", "/not/launched/in/dev/mode");
+    let stream = peer_support::caas::connect(&address, Duration::from_secs(5))
+        .await
+        .unwrap();
+    let support = peer.support.clone();
+    tokio::spawn(async move {
+        support
+            .handle_chaincode_stream(stream, vm_api::StreamOrigin::default())
+            .await
+    });
+    assert!(peer.wait_registered("caas:1", Duration::from_secs(5)).await);
+    tests::ok_text(
+        &peer
+            .invoke("ch", "caas", &["put", "k", "served"])
+            .await
+            .unwrap(),
+    );
+    assert_eq!(
+        tests::ok_text(&peer.query("ch", "caas", &["get", "k"]).await.unwrap()),
+        "served"
+    );
+    let _ = stop.send(());
+    peer.shutdown().await;
+    drop(server);
 }

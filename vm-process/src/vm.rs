@@ -279,12 +279,12 @@ impl Vm for ProcessVm {
     async fn start(&self, req: &StartRequest) -> Result<()> {
         // Like Fabric's Docker backend, replace whatever is left of an earlier instance.
         let old = self.lock().remove(&req.ccid);
-        if let Some(old) = old {
-            if old.is_running() {
-                tracing::info!(chaincode = %req.ccid, "stopping the previous instance");
-                old.signal(Signal::SIGKILL);
-                let _ = tokio::time::timeout(Duration::from_secs(5), old.wait()).await;
-            }
+        if let Some(old) = old
+            && old.is_running()
+        {
+            tracing::info!(chaincode = %req.ccid, "stopping the previous instance");
+            old.signal(Signal::SIGKILL);
+            let _ = tokio::time::timeout(Duration::from_secs(5), old.wait()).await;
         }
         let instance = self.spawn(req)?;
         self.lock().insert(req.ccid.clone(), Arc::new(instance));

@@ -188,8 +188,14 @@ impl Handler {
     /// Reads messages until the stream ends; returns why it ended.
     async fn read_loop(self: &Arc<Self>, receiver: &mut MessageReceiver) -> Option<String> {
         let mut registered = false;
+        // Watch for shutdown without keeping the support alive.
+        let mut closing = self.support().ok()?.closing.subscribe();
         loop {
-            let msg = match receiver.next().await {
+            let next = tokio::select! {
+                next = receiver.next() => next,
+                _ = closing.wait_for(|c| *c) => return Some("the peer is shutting down".into()),
+            };
+            let msg = match next {
                 Some(Ok(msg)) => msg,
                 Some(Err(status)) => return Some(status.message().to_owned()),
                 None => return None,
@@ -239,16 +245,24 @@ impl Handler {
                         format!("chaincode {} is already registered", self.name()),
                     );
                 }
-                Some(kind) if requests::is_request(kind) => {
-                    // Backpressure: at most `max_concurrent_requests` in flight.
+                Some(MessageType::InvokeChaincode) => {
+                    // Calls wait for another chaincode: each runs on its own task, at most
+                    // `max_concurrent_requests` at once (backpressure on the stream).
                     let Ok(permit) = Arc::clone(&self.requests).acquire_owned().await else {
                         return Some("request limiter closed".into());
                     };
                     let handler = Arc::clone(self);
                     tokio::spawn(async move {
-                        handler.handle_request(msg).await;
+                        let reply = handler.reply_to_invoke(&msg).await;
+                        let _ = handler.sender.send(reply).await;
                         drop(permit);
                     });
+                }
+                Some(kind) if requests::is_request(kind) => {
+                    // State requests are short, synchronous ledger calls: served in order
+                    // right here, which saves a task hand-off per round trip.
+                    let reply = self.reply_to_state(&msg);
+                    self.send_detached(reply);
                 }
                 _ => {
                     let text = format!(

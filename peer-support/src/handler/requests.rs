@@ -80,9 +80,38 @@ fn pagination(metadata: &Bytes) -> Result<Option<(usize, String)>> {
 }
 
 impl Handler {
-    /// Serves one request and sends its reply.
-    pub(super) async fn handle_request(self: Arc<Self>, msg: ChaincodeMessage) {
-        let reply = match self.serve(&msg).await {
+    /// The reply to a state request: RESPONSE with its result, or ERROR.
+    pub(super) fn reply_to_state(&self, msg: &ChaincodeMessage) -> ChaincodeMessage {
+        let outcome = self.context_of(msg).and_then(|ctx| {
+            let kind = msg
+                .kind()
+                .ok_or_else(|| Error::Protocol("unknown message type".into()))?;
+            self.serve_state(&ctx, kind, &msg.payload)
+        });
+        self.reply(msg, outcome)
+    }
+
+    /// The reply to INVOKE_CHAINCODE, once the callee answered.
+    pub(super) async fn reply_to_invoke(&self, msg: &ChaincodeMessage) -> ChaincodeMessage {
+        let outcome = match self.context_of(msg) {
+            Ok(ctx) => self.invoke_chaincode(&ctx, &msg.payload).await,
+            Err(e) => Err(e),
+        };
+        self.reply(msg, outcome)
+    }
+
+    fn context_of(&self, msg: &ChaincodeMessage) -> Result<Arc<TransactionContext>> {
+        self.contexts.get(msg.tx_key()).ok_or_else(|| {
+            Error::Protocol(format!(
+                "no transaction context for {}: the transaction is not running on chaincode {}",
+                msg.tx_key(),
+                self.name()
+            ))
+        })
+    }
+
+    fn reply(&self, msg: &ChaincodeMessage, outcome: Result<Bytes>) -> ChaincodeMessage {
+        match outcome {
             Ok(payload) => ChaincodeMessage::with_payload(
                 MessageType::Response,
                 msg.channel_id.clone(),
@@ -92,27 +121,9 @@ impl Handler {
             Err(e) => {
                 let text = format!("{} failed: {}", msg.kind_name(), e.report());
                 tracing::debug!(chaincode = self.name(), txid = %msg.txid, "{text}");
-                ChaincodeMessage::error_reply(&msg, text)
+                ChaincodeMessage::error_reply(msg, text)
             }
-        };
-        let _ = self.sender.send(reply).await;
-    }
-
-    async fn serve(&self, msg: &ChaincodeMessage) -> Result<Bytes> {
-        let ctx = self.contexts.get(msg.tx_key()).ok_or_else(|| {
-            Error::Protocol(format!(
-                "no transaction context for {}: the transaction is not running on chaincode {}",
-                msg.tx_key(),
-                self.name()
-            ))
-        })?;
-        let kind = msg
-            .kind()
-            .ok_or_else(|| Error::Protocol("unknown message type".into()))?;
-        if kind == MessageType::InvokeChaincode {
-            return self.invoke_chaincode(&ctx, &msg.payload).await;
         }
-        self.serve_state(&ctx, kind, &msg.payload)
     }
 
     fn serve_state(
