@@ -16,6 +16,12 @@ use crate::{Chaincode, ClientConfig, Error, Result};
 ///
 /// Returns an error — it never hangs — when the peer cannot be reached, refuses the
 /// registration, or closes the stream.
+///
+/// A chaincode process answers fastest on a current-thread runtime
+/// (`#[tokio::main(flavor = "current_thread")]`): every message of a transaction is then
+/// handled on one thread, without cross-thread wake-ups (about half the latency of a
+/// two-worker runtime on a two-core machine; see BENCHMARKS.md). Use a multi-thread runtime
+/// when transactions do heavy computation.
 pub async fn start(chaincode: impl Chaincode) -> Result<()> {
     start_with(Arc::new(chaincode), ClientConfig::from_env()?).await
 }

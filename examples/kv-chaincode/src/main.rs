@@ -12,7 +12,8 @@ use std::process::ExitCode;
 
 use scc_examples::KvChaincode;
 
-#[tokio::main]
+// One thread: each transaction's messages stay on it, without cross-thread wake-ups.
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> ExitCode {
     let level = std::env::var("CORE_CHAINCODE_LOGGING_LEVEL").unwrap_or_else(|_| "info".into());
     let _ = tracing_subscriber::fmt()
