@@ -14,16 +14,21 @@
 //! them alike. Needs the release build of the chaincode: `scripts/bench` (or
 //! `cargo build --release -p kv-chaincode`) first.
 
-#![allow(unused_crate_dependencies, missing_docs, clippy::unwrap_used, clippy::expect_used)]
+#![allow(
+    unused_crate_dependencies,
+    missing_docs,
+    clippy::unwrap_used,
+    clippy::expect_used
+)]
 
 use std::pin::Pin;
 use std::time::{Duration, Instant};
 
 use futures::{Stream, StreamExt};
+use proto::MessageType;
+use proto::protos::ChaincodeMessage;
 use proto::protos::chaincode_support_client::ChaincodeSupportClient;
 use proto::protos::chaincode_support_server::{ChaincodeSupport, ChaincodeSupportServer};
-use proto::protos::ChaincodeMessage;
-use proto::MessageType;
 use tests::TestPeer;
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
@@ -64,9 +69,19 @@ type Out = Pin<Box<dyn Stream<Item = Result<ChaincodeMessage, Status>> + Send>>;
 #[tonic::async_trait]
 impl ChaincodeSupport for Echo {
     type RegisterStream = Out;
-    async fn register(&self, request: Request<Streaming<ChaincodeMessage>>) -> Result<Response<Out>, Status> {
+    async fn register(
+        &self,
+        request: Request<Streaming<ChaincodeMessage>>,
+    ) -> Result<Response<Out>, Status> {
         let out = request.into_inner().map(|m| {
-            m.map(|m| ChaincodeMessage::with_payload(MessageType::Response, m.channel_id, m.txid, m.payload))
+            m.map(|m| {
+                ChaincodeMessage::with_payload(
+                    MessageType::Response,
+                    m.channel_id,
+                    m.txid,
+                    m.payload,
+                )
+            })
         });
         Ok(Response::new(Box::pin(out)))
     }
@@ -76,7 +91,9 @@ fn serve_echo(listener: tokio::net::TcpListener) -> impl std::future::Future<Out
     async move {
         tonic::transport::Server::builder()
             .add_service(ChaincodeSupportServer::new(Echo))
-            .serve_with_incoming(tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true)))
+            .serve_with_incoming(
+                tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true)),
+            )
             .await
             .unwrap();
     }
@@ -85,7 +102,10 @@ fn serve_echo(listener: tokio::net::TcpListener) -> impl std::future::Future<Out
 /// Serves the echo service on an ephemeral port, printing the address, until killed. Like the
 /// chaincode process, it runs on a current-thread runtime.
 fn echo_server_process() {
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     rt.block_on(async {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         println!("{}", listener.local_addr().unwrap());
@@ -117,9 +137,18 @@ impl Raw {
     }
 
     async fn op(&mut self, n: usize) {
-        for kind in [MessageType::Transaction, MessageType::GetState, MessageType::WriteBatchState] {
+        for kind in [
+            MessageType::Transaction,
+            MessageType::GetState,
+            MessageType::WriteBatchState,
+        ] {
             self.tx
-                .send(ChaincodeMessage::with_payload(kind, "bench", format!("tx{n}"), &b"counter"[..]))
+                .send(ChaincodeMessage::with_payload(
+                    kind,
+                    "bench",
+                    format!("tx{n}"),
+                    &b"counter"[..],
+                ))
                 .await
                 .unwrap();
             self.rx.next().await.unwrap().unwrap();
@@ -142,7 +171,12 @@ impl Invoker {
         let input = tests::input(&["incr", "counter"]);
         let (template, _) = peer.tx("bench", "rustkv", &input);
         let ledger = peer.ledgers.get_or_create("bench").unwrap();
-        Invoker { peer, template, input, ledger }
+        Invoker {
+            peer,
+            template,
+            input,
+            ledger,
+        }
     }
 
     fn op(&self, n: usize) -> impl std::future::Future<Output = ()> + Send + 'static {
@@ -198,7 +232,9 @@ async fn run(chaincode: std::path::PathBuf) {
             .spawn()
             .unwrap();
         let mut line = String::new();
-        std::io::BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+        std::io::BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
         (child, line.trim().to_owned())
     };
     let remote_address = child.1.clone();
@@ -272,7 +308,12 @@ async fn run(chaincode: std::path::PathBuf) {
         let deadline = Instant::now() + THROUGHPUT_WINDOW;
         let ops: Vec<_> = (0..CONCURRENCY)
             .map(|c| {
-                let template = (inv.peer.support.clone(), inv.template.clone(), inv.input.clone(), inv.ledger.clone());
+                let template = (
+                    inv.peer.support.clone(),
+                    inv.template.clone(),
+                    inv.input.clone(),
+                    inv.ledger.clone(),
+                );
                 async move {
                     let (support, template, input, ledger) = template;
                     let mut done = 0usize;
@@ -280,7 +321,10 @@ async fn run(chaincode: std::path::PathBuf) {
                         let mut params = template.clone();
                         params.tx_id = format!("tp{c}-{done}");
                         params.simulator = Some(ledger.new_tx_simulator());
-                        support.execute(&params, "rustkv", input.clone()).await.unwrap();
+                        support
+                            .execute(&params, "rustkv", input.clone())
+                            .await
+                            .unwrap();
                         done += 1;
                     }
                     done
@@ -309,10 +353,24 @@ async fn run(chaincode: std::path::PathBuf) {
     println!("| benchmark | p50 | p99 | sequential ops/s | ops/s, {CONCURRENCY} concurrent |");
     println!("|---|---|---|---|---|");
     let row = |name: &str, s: &Stats, tp: f64| {
-        println!("| {name} | {} | {} | {:.0} | {:.0} |", us(s.p50), us(s.p99), s.per_second, tp);
+        println!(
+            "| {name} | {} | {} | {:.0} | {:.0} |",
+            us(s.p50),
+            us(s.p99),
+            s.per_second,
+            tp
+        );
     };
-    row("raw tonic bidi, 3 round trips, echo in another process", &remote, remote_tp);
-    row("raw tonic bidi, 3 round trips, echo in the same process", &local_s, local_tp);
+    row(
+        "raw tonic bidi, 3 round trips, echo in another process",
+        &remote,
+        remote_tp,
+    );
+    row(
+        "raw tonic bidi, 3 round trips, echo in the same process",
+        &local_s,
+        local_tp,
+    );
     row("invoke over gRPC, plain", &plain_s, plain_tp);
     row("invoke over gRPC, mutual TLS", &tls_s, tls_tp);
     println!();
@@ -327,7 +385,11 @@ async fn run(chaincode: std::path::PathBuf) {
         ratio(&plain_s, &local_s),
         ratio(&tls_s, &local_s)
     );
-    println!("launch until READY (PROCESS, mutual TLS): p50 {}, p99 {} ({LAUNCHES} launches)", us(launch.p50), us(launch.p99));
+    println!(
+        "launch until READY (PROCESS, mutual TLS): p50 {}, p99 {} ({LAUNCHES} launches)",
+        us(launch.p50),
+        us(launch.p99)
+    );
 }
 
 fn main() {
@@ -339,6 +401,10 @@ fn main() {
         return;
     }
     let chaincode = tests::env::kv_chaincode();
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
     rt.block_on(async { tokio::spawn(run(chaincode)).await.unwrap() });
 }
