@@ -87,16 +87,14 @@ impl ChaincodeSupport for Echo {
     }
 }
 
-fn serve_echo(listener: tokio::net::TcpListener) -> impl std::future::Future<Output = ()> {
-    async move {
-        tonic::transport::Server::builder()
-            .add_service(ChaincodeSupportServer::new(Echo))
-            .serve_with_incoming(
-                tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true)),
-            )
-            .await
-            .unwrap();
-    }
+async fn serve_echo(listener: tokio::net::TcpListener) {
+    tonic::transport::Server::builder()
+        .add_service(ChaincodeSupportServer::new(Echo))
+        .serve_with_incoming(
+            tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true)),
+        )
+        .await
+        .unwrap();
 }
 
 /// Serves the echo service on an ephemeral port, printing the address, until killed. Like the
