@@ -56,6 +56,7 @@
 mod builder;
 mod ccid;
 mod error;
+pub mod output;
 mod provider;
 pub mod registry;
 mod settings;
@@ -64,6 +65,7 @@ mod vm;
 pub use builder::{Builder, Platform, platforms};
 pub use ccid::Ccid;
 pub use error::{BoxError, Error, Result};
+pub use output::RecentOutput;
 pub use provider::{ChaincodeStreamHandler, StreamOrigin, VmContext, VmProvider, providers};
 pub use settings::{Settings, parse_duration};
 pub use vm::{CodePackage, StartRequest, StopRequest, Vm, VmOutcome, VmRequest, WaitRequest};

@@ -1,4 +1,66 @@
-//! The Docker backend (container type `DOCKER`): user chaincodes in Docker containers.
+//! The Docker backend (container type `DOCKER`): user chaincodes in Docker containers,
+//! through `bollard`, on a Docker Engine reached at `vm.endpoint` (default the local socket).
 //!
-//! Skeleton only: the backend itself arrives with its own issue (build, run, supervise and
-//! clean up chaincode containers through `bollard`). Until then this crate registers nothing.
+//! Starting a chaincode follows Fabric's Docker controller: remove any old container; create
+//! the container; if its image is missing, build it from the platform's build context and
+//! create again; stream the container's output into the peer's log; upload the TLS files;
+//! start. Names follow Fabric's rules ([`names`]), so existing tooling recognises them; every
+//! container and image carries labels naming the chaincode and the peer that owns it, so a
+//! restarted peer removes its own leftovers (and nobody else's) and can remove the images of
+//! chaincodes it no longer has ([`DockerVm::remove_unused_images`]).
+//!
+//! Platforms (build contexts) register with `vm_api::Platform`: `binary` (a static executable
+//! on `FROM scratch`) and `node` (a Node package on the runtime image `chaincode.node.runtime`).
+//!
+//! ```
+//! use vm_docker as _; // linked for its registrations
+//! assert!(vm_api::providers().unwrap().get("DOCKER").is_some());
+//! assert!(vm_api::platforms().unwrap().get("binary").is_some());
+//! ```
+//!
+//! ```no_run
+//! # async fn demo() -> vm_api::Result<()> {
+//! use vm_api::{Settings, Vm};
+//! let config = vm_docker::DockerConfig::from_settings("peer0", "dev", &Settings::new())?;
+//! let docker = vm_docker::DockerVm::new(config);
+//! docker.health_check().await?; // "cannot reach Docker at unix:///var/run/docker.sock: …"
+//! # Ok(()) }
+//! ```
+
+// Unit tests see the dev-dependencies too; the lint matters for the library build.
+#![cfg_attr(test, allow(unused_crate_dependencies))]
+
+mod config;
+mod context;
+mod host_config;
+mod naming;
+mod platforms;
+mod vm;
+
+use std::sync::Arc;
+
+pub use config::{
+    DEFAULT_ENDPOINT, DockerConfig, LABEL_CC_NAME, LABEL_CC_TYPE, LABEL_CC_VERSION,
+    LABEL_NETWORK_ID, LABEL_PEER_ID,
+};
+pub use host_config::host_config;
+pub use naming::{Names, names};
+pub use platforms::DEFAULT_NODE_RUNTIME;
+pub use vm::DockerVm;
+
+/// The container type this backend serves.
+pub const CONTAINER_TYPE: &str = "DOCKER";
+
+fn create(context: &vm_api::VmContext) -> vm_api::Result<Arc<dyn vm_api::Vm>> {
+    Ok(Arc::new(DockerVm::new(DockerConfig::from_context(
+        context,
+    )?)))
+}
+
+inventory::submit! {
+    vm_api::VmProvider {
+        container_type: CONTAINER_TYPE,
+        description: "user chaincodes in Docker containers",
+        create,
+    }
+}

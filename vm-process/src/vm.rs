@@ -11,10 +11,10 @@ use nix::sys::signal::{Signal, killpg};
 use nix::unistd::Pid;
 use tokio::process::Command;
 use tokio::sync::watch;
-use vm_api::{Ccid, Error, Result, Settings, StartRequest, StopRequest, Vm};
+use vm_api::{Ccid, Error, RecentOutput, Result, Settings, StartRequest, StopRequest, Vm};
 
 use crate::command::invocation;
-use crate::output::RecentOutput;
+use crate::output::capture;
 
 /// How the process backend runs chaincodes.
 #[derive(Debug, Clone)]
@@ -212,11 +212,11 @@ impl ProcessVm {
             child
                 .stdout
                 .take()
-                .map(|p| output.capture(name.clone(), "stdout", p)),
+                .map(|p| capture(&output, name.clone(), "stdout", p)),
             child
                 .stderr
                 .take()
-                .map(|p| output.capture(name.clone(), "stderr", p)),
+                .map(|p| capture(&output, name.clone(), "stderr", p)),
         ];
         let (exited_tx, exited) = watch::channel(None);
         tokio::spawn(async move {

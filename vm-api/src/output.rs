@@ -1,0 +1,68 @@
+//! The last lines a chaincode printed, kept by backends for error messages.
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+
+/// A bounded, shared buffer of the most recent output lines of one chaincode.
+///
+/// Cloning shares the buffer: a reader task pushes while the backend takes snapshots.
+#[derive(Debug, Clone, Default)]
+pub struct RecentOutput {
+    lines: Arc<Mutex<VecDeque<String>>>,
+    keep: usize,
+}
+
+impl RecentOutput {
+    /// A buffer that keeps the last `keep` lines.
+    pub fn new(keep: usize) -> Self {
+        Self {
+            lines: Arc::new(Mutex::new(VecDeque::with_capacity(keep.min(1024)))),
+            keep,
+        }
+    }
+
+    /// Adds a line, dropping the oldest when full.
+    pub fn push(&self, line: impl Into<String>) {
+        if self.keep == 0 {
+            return;
+        }
+        let mut lines = self.lines.lock().unwrap_or_else(|e| e.into_inner());
+        if lines.len() == self.keep {
+            lines.pop_front();
+        }
+        lines.push_back(line.into());
+    }
+
+    /// Adds every line of `text` (a chunk that may hold several lines or end mid-line is
+    /// split at newlines; a trailing carriage return is dropped).
+    pub fn push_text(&self, text: &str) {
+        for line in text.lines() {
+            self.push(line.trim_end_matches('\r'));
+        }
+    }
+
+    /// The lines kept, oldest first.
+    pub fn snapshot(&self) -> Vec<String> {
+        self.lines
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .cloned()
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keeps_the_last_lines() {
+        let out = RecentOutput::new(2);
+        out.push_text("one\ntwo\r\nthree\n");
+        assert_eq!(out.snapshot(), ["two", "three"]);
+        let none = RecentOutput::new(0);
+        none.push("x");
+        assert!(none.snapshot().is_empty());
+    }
+}

@@ -1,0 +1,299 @@
+//! The Docker backend against the daemon on this machine (images built locally; nothing
+//! pulled). Without a daemon each test prints `SKIPPED: …` (a failure with REQUIRE_DOCKER=1).
+
+#![allow(unused_crate_dependencies, clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use common::{Cleanup, docker, require_docker, shell_image, unique};
+use vm_api::{Builder, Ccid, Error, Settings, StartRequest, StopRequest, Vm};
+use vm_docker::{DockerConfig, DockerVm};
+
+/// A build context `FROM` a base image with a script, or a failing build step.
+struct ScriptBuilder {
+    base: String,
+    script: String,
+    broken: bool,
+}
+
+#[async_trait::async_trait]
+impl Builder for ScriptBuilder {
+    async fn build(&self) -> vm_api::Result<Bytes> {
+        let mut tar = tar::Builder::new(Vec::new());
+        let dockerfile = if self.broken {
+            format!(
+                "FROM {}\nRUN echo 'compiling chaincode' && echo 'error: expected ; at line 7' && exit 2\n",
+                self.base
+            )
+        } else {
+            format!("FROM {}\nCOPY run.sh /run.sh\n", self.base)
+        };
+        for (name, body) in [
+            ("Dockerfile", dockerfile.as_str()),
+            ("run.sh", self.script.as_str()),
+        ] {
+            let mut h = tar::Header::new_gnu();
+            h.set_size(body.len() as u64);
+            h.set_mode(0o755);
+            h.set_cksum();
+            tar.append_data(&mut h, name, body.as_bytes()).unwrap();
+        }
+        Ok(Bytes::from(tar.into_inner().unwrap()))
+    }
+}
+
+struct Fixture {
+    vm: DockerVm,
+    base: String,
+    peer: String,
+    _cleanup: Cleanup,
+}
+
+fn fixture() -> Fixture {
+    let peer = unique("vmdocker");
+    let base = format!("ccrt-test-shell:{peer}");
+    let cleanup = Cleanup {
+        peer_id: peer.clone(),
+        images: vec![base.clone()],
+    };
+    shell_image(&base);
+    let config = DockerConfig::from_settings(&peer, "test", &Settings::new()).unwrap();
+    Fixture {
+        vm: DockerVm::new(config),
+        base,
+        peer,
+        _cleanup: cleanup,
+    }
+}
+
+fn request(f: &Fixture, ccid: &Ccid, script: &str, broken: bool) -> StartRequest {
+    let mut req = StartRequest::new(ccid.clone());
+    req.args = vec!["/bin/sh".into(), "/run.sh".into()];
+    req.env = vec![
+        "CORE_CHAINCODE_ID_NAME=".to_owned() + &ccid.registered_name(),
+        "GREETING=hello".into(),
+    ];
+    req.files.insert(
+        "/etc/hyperledger/fabric/peer.crt".into(),
+        Bytes::from_static(b"-----BEGIN CERTIFICATE-----"),
+    );
+    req.builder = Some(Arc::new(ScriptBuilder {
+        base: f.base.clone(),
+        script: script.into(),
+        broken,
+    }));
+    req
+}
+
+#[tokio::test]
+async fn start_builds_uploads_files_streams_output_and_wait_reports_the_exit_code() {
+    if !require_docker("vm_docker::start") {
+        return;
+    }
+    let f = fixture();
+    let ccid = Ccid::new("echo", "1");
+    let script = "echo \"name=$CORE_CHAINCODE_ID_NAME $GREETING\"\ncat /etc/hyperledger/fabric/peer.crt\necho\necho bye >&2\nexit 7\n";
+    f.vm.start(&request(&f, &ccid, script, false))
+        .await
+        .unwrap();
+    let code = tokio::time::timeout(Duration::from_secs(30), f.vm.wait(&ccid))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(code, 7);
+    let output = f.vm.recent_output(&ccid).await;
+    assert!(
+        output.contains(&"name=echo:1 hello".to_owned()),
+        "{output:?}"
+    );
+    assert!(
+        output.contains(&"-----BEGIN CERTIFICATE-----".to_owned()),
+        "uploaded before start: {output:?}"
+    );
+    assert!(output.contains(&"bye".to_owned()), "stderr too: {output:?}");
+    // Named and labelled as Fabric does.
+    let names = vm_docker::names("test", &f.peer, &ccid).unwrap();
+    let labels = docker(&[
+        "inspect",
+        "--format",
+        "{{json .Config.Labels}}",
+        &names.container,
+    ]);
+    assert!(
+        labels.contains(&format!("\"io.fabric-ccrt.peer.id\":\"{}\"", f.peer)),
+        "{labels}"
+    );
+    assert!(
+        labels.contains("\"org.hyperledger.fabric.chaincode.id.name\":\"echo\""),
+        "{labels}"
+    );
+    let image_labels = docker(&[
+        "image",
+        "inspect",
+        "--format",
+        "{{json .Config.Labels}}",
+        &names.image,
+    ]);
+    assert!(
+        image_labels.contains("\"org.hyperledger.fabric.chaincode.id.version\":\"1\""),
+        "{image_labels}"
+    );
+    // A second start replaces the exited container (and reuses the image).
+    f.vm.start(&request(&f, &ccid, script, false))
+        .await
+        .unwrap();
+    assert_eq!(f.vm.wait(&ccid).await.unwrap(), 7);
+}
+
+#[tokio::test]
+async fn stop_kills_and_removes_and_what_is_gone_is_not_running() {
+    if !require_docker("vm_docker::stop") {
+        return;
+    }
+    let f = fixture();
+    let ccid = Ccid::new("sleeper", "1");
+    f.vm.start(&request(&f, &ccid, "exec sleep 600\n", false))
+        .await
+        .unwrap();
+    let names = vm_docker::names("test", &f.peer, &ccid).unwrap();
+    assert_eq!(
+        docker(&[
+            "inspect",
+            "--format",
+            "{{.State.Running}}",
+            &names.container
+        ]),
+        "true"
+    );
+    let started = std::time::Instant::now();
+    f.vm.stop(&StopRequest::new(ccid.clone(), Duration::from_millis(500)))
+        .await
+        .unwrap();
+    assert!(started.elapsed() < Duration::from_secs(15));
+    let gone = std::process::Command::new("docker")
+        .args(["inspect", &names.container])
+        .output()
+        .unwrap();
+    assert!(!gone.status.success(), "the container is removed");
+    let e =
+        f.vm.stop(&StopRequest::new(ccid.clone(), Duration::ZERO))
+            .await
+            .unwrap_err();
+    assert!(matches!(e, Error::NotRunning { .. }), "{e}");
+    assert!(matches!(
+        f.vm.wait(&ccid).await,
+        Err(Error::NotRunning { .. })
+    ));
+    // dont_remove keeps the stopped container.
+    f.vm.start(&request(&f, &ccid, "exec sleep 600\n", false))
+        .await
+        .unwrap();
+    let mut keep = StopRequest::new(ccid.clone(), Duration::ZERO);
+    keep.dont_remove = true;
+    f.vm.stop(&keep).await.unwrap();
+    assert_eq!(
+        docker(&[
+            "inspect",
+            "--format",
+            "{{.State.Running}}",
+            &names.container
+        ]),
+        "false"
+    );
+}
+
+#[tokio::test]
+async fn a_broken_build_reports_its_output() {
+    if !require_docker("vm_docker::build") {
+        return;
+    }
+    let f = fixture();
+    let ccid = Ccid::new("broken", "1");
+    let e = f.vm.start(&request(&f, &ccid, "", true)).await.unwrap_err();
+    let text = e.to_string();
+    assert!(matches!(e, Error::Build { .. }), "{text}");
+    assert!(text.contains("error: expected ; at line 7"), "{text}");
+    assert!(text.contains("compiling chaincode"), "{text}");
+}
+
+#[tokio::test]
+async fn a_restarted_peer_removes_its_own_leftovers_and_nobody_elses() {
+    if !require_docker("vm_docker::leftovers") {
+        return;
+    }
+    let f = fixture();
+    let other = fixture();
+    let ccid = Ccid::new("left", "1");
+    f.vm.start(&request(&f, &ccid, "exec sleep 600\n", false))
+        .await
+        .unwrap();
+    other
+        .vm
+        .start(&request(&other, &ccid, "exec sleep 600\n", false))
+        .await
+        .unwrap();
+    let mine = vm_docker::names("test", &f.peer, &ccid).unwrap().container;
+    let theirs = vm_docker::names("test", &other.peer, &ccid)
+        .unwrap()
+        .container;
+    // The same peer starts again: a new backend with the same ids.
+    let config = DockerConfig::from_settings(&f.peer, "test", &Settings::new()).unwrap();
+    DockerVm::new(config).health_check().await.unwrap();
+    assert!(
+        !std::process::Command::new("docker")
+            .args(["inspect", &mine])
+            .output()
+            .unwrap()
+            .status
+            .success()
+    );
+    assert_eq!(
+        docker(&["inspect", "--format", "{{.State.Running}}", &theirs]),
+        "true"
+    );
+}
+
+#[tokio::test]
+async fn images_of_chaincodes_the_peer_no_longer_has_can_be_removed() {
+    if !require_docker("vm_docker::images") {
+        return;
+    }
+    let f = fixture();
+    let (kept, dropped) = (Ccid::new("kept", "1"), Ccid::new("dropped", "1"));
+    for ccid in [&kept, &dropped] {
+        f.vm.start(&request(&f, ccid, "exit 0\n", false))
+            .await
+            .unwrap();
+        f.vm.wait(ccid).await.unwrap();
+    }
+    let removed = f.vm.remove_unused_images(&[kept.clone()]).await.unwrap();
+    let dropped_image = vm_docker::names("test", &f.peer, &dropped).unwrap().image;
+    assert_eq!(removed, [format!("{dropped_image}:latest")]);
+    let kept_image = vm_docker::names("test", &f.peer, &kept).unwrap().image;
+    docker(&["image", "inspect", &kept_image]);
+}
+
+#[tokio::test]
+async fn an_unreachable_daemon_is_a_clear_error() {
+    let settings = Settings::new().with("vm.endpoint", "unix:///nonexistent/docker.sock");
+    let vm = DockerVm::new(DockerConfig::from_settings("p", "n", &settings).unwrap());
+    let e = vm.health_check().await.unwrap_err();
+    assert!(
+        e.to_string()
+            .starts_with("cannot reach Docker at unix:///nonexistent/docker.sock: "),
+        "{e}"
+    );
+    let bad = Settings::new().with("vm.endpoint", "ftp://x");
+    let vm = DockerVm::new(DockerConfig::from_settings("p", "n", &bad).unwrap());
+    assert!(
+        vm.health_check()
+            .await
+            .unwrap_err()
+            .to_string()
+            .contains("vm.endpoint")
+    );
+}
