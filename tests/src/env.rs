@@ -31,6 +31,31 @@ pub fn kv_chaincode() -> PathBuf {
     workspace_binary("kv-chaincode")
 }
 
+/// The example Rust user chaincode built static (for `FROM scratch` images): the test script
+/// builds it for the host's target triple, into `target/<triple>/<profile>/`.
+pub fn static_kv_chaincode() -> PathBuf {
+    let profile_dir = target_dir();
+    let profile = profile_dir.file_name().expect("profile").to_owned();
+    let target = profile_dir.parent().expect("target");
+    let found = std::fs::read_dir(target)
+        .ok()
+        .into_iter()
+        .flatten()
+        .flatten()
+        .find_map(|entry| {
+            let candidate = entry.path().join(&profile).join("kv-chaincode");
+            candidate.is_file().then_some(candidate)
+        });
+    found.unwrap_or_else(|| {
+        panic!(
+            "no static kv-chaincode under {}/<triple>/: build it with \
+             RUSTFLAGS=\"-C target-feature=+crt-static\" cargo build -p kv-chaincode --target <host triple> \
+             (scripts/test does)",
+            target.display()
+        )
+    })
+}
+
 /// `../shared` beside the workspace (or `CCRT_SHARED_DIR`).
 pub fn shared_dir() -> PathBuf {
     match std::env::var_os("CCRT_SHARED_DIR") {

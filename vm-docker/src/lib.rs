@@ -35,6 +35,8 @@ mod context;
 mod host_config;
 mod naming;
 mod platforms;
+#[cfg(feature = "testing")]
+pub mod testing;
 mod vm;
 
 use std::sync::Arc;

@@ -3,14 +3,12 @@
 
 #![allow(unused_crate_dependencies, clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
-
 use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use common::{Cleanup, docker, require_docker, shell_image, unique};
 use vm_api::{Builder, Ccid, Error, Settings, StartRequest, StopRequest, Vm};
+use vm_docker::testing::{Cleanup, docker, require_docker, shell_image, unique};
 use vm_docker::{DockerConfig, DockerVm};
 
 /// A build context `FROM` a base image with a script, or a failing build step.

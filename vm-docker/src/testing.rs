@@ -1,7 +1,9 @@
-//! What the daemon tests share: the daemon or a skip, a small shell image assembled from the
-//! host's files, and cleanup of everything a test created.
+//! Helpers for tests that need the Docker daemon (feature `testing`): the daemon or a skip,
+//! images assembled from the host's own files with `docker import` (no registry needed), and
+//! cleanup of everything a test created. They call the `docker` CLI and panic on failure, as
+//! test helpers do.
 
-#![allow(dead_code)]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -56,8 +58,28 @@ fn linked_libraries(binary: &Path) -> Vec<PathBuf> {
         .collect()
 }
 
-/// A tar of host files (kept at their paths, links followed), imported as image `tag`.
-pub fn import_rootfs(tag: &str, files: &[PathBuf], extra_dirs: &[(&str, &Path)], changes: &[&str]) {
+/// A root file system for `docker import`: host files kept at their paths (links followed)
+/// with the libraries they link, folders, and symbolic links.
+#[derive(Debug, Default)]
+pub struct Rootfs<'a> {
+    /// Host files, with the shared libraries they need.
+    pub files: Vec<PathBuf>,
+    /// Host folders, copied whole under the given paths.
+    pub dirs: Vec<(&'a str, &'a Path)>,
+    /// Symbolic links: (path in the image, target).
+    pub links: Vec<(&'a str, &'a str)>,
+    /// Dockerfile instructions applied by `docker import --change`.
+    pub changes: Vec<&'a str>,
+}
+
+/// Imports `rootfs` as image `tag`.
+pub fn import_rootfs(tag: &str, rootfs: &Rootfs<'_>) {
+    let Rootfs {
+        files,
+        dirs: extra_dirs,
+        links,
+        changes,
+    } = rootfs;
     let mut builder = tar::Builder::new(Vec::new());
     builder.follow_symlinks(true);
     let mut all: Vec<PathBuf> = files.to_vec();
@@ -75,6 +97,13 @@ pub fn import_rootfs(tag: &str, files: &[PathBuf], extra_dirs: &[(&str, &Path)],
     for (name, dir) in extra_dirs {
         builder.append_dir_all(name, dir).unwrap();
     }
+    for (name, target) in links {
+        let mut header = tar::Header::new_gnu();
+        header.set_entry_type(tar::EntryType::Symlink);
+        header.set_mode(0o777);
+        header.set_size(0);
+        builder.append_link(&mut header, name, target).unwrap();
+    }
     for dir in ["tmp", "root"] {
         let mut header = tar::Header::new_gnu();
         header.set_entry_type(tar::EntryType::Directory);
@@ -86,7 +115,7 @@ pub fn import_rootfs(tag: &str, files: &[PathBuf], extra_dirs: &[(&str, &Path)],
     }
     let tar = builder.into_inner().unwrap();
     let mut args = vec!["import".to_owned()];
-    for c in changes {
+    for c in changes.iter() {
         args.push("--change".into());
         args.push((*c).into());
     }
@@ -109,9 +138,9 @@ pub fn import_rootfs(tag: &str, files: &[PathBuf], extra_dirs: &[(&str, &Path)],
     );
 }
 
-/// `/bin/<name>` or `/usr/bin/<name>`; links are followed when packed.
+/// `/usr/bin/<name>` or `/bin/<name>`; links are followed when packed.
 pub fn which(name: &str) -> PathBuf {
-    ["/bin", "/usr/bin"]
+    ["/usr/bin", "/bin"]
         .iter()
         .map(|dir| Path::new(dir).join(name))
         .find(|p| p.exists())
@@ -120,14 +149,46 @@ pub fn which(name: &str) -> PathBuf {
 
 /// An image with `/bin/sh`, `sleep` and `cat` from this machine.
 pub fn shell_image(tag: &str) {
-    let files = [which("sh"), which("sleep"), which("cat")];
-    import_rootfs(tag, &files, &[], &["ENV PATH=/usr/local/bin:/usr/bin:/bin"]);
+    // /bin/sh is a link to dash: packed as the program it points to.
+    let files = [PathBuf::from("/bin/sh"), which("sleep"), which("cat")];
+    import_rootfs(
+        tag,
+        &Rootfs {
+            files: files.to_vec(),
+            changes: vec!["ENV PATH=/usr/local/bin:/usr/bin:/bin"],
+            ..Rootfs::default()
+        },
+    );
+}
+
+/// An image with Node (`node`, `npm`, `/usr/bin/env`, `/bin/sh`) from this machine: a Node
+/// runtime image for the `node` platform, as Fabric's `fabric-nodeenv` is.
+pub fn node_image(tag: &str) {
+    let npm = Path::new("/usr/lib/node_modules/npm");
+    assert!(npm.is_dir(), "npm is not installed at {}", npm.display());
+    import_rootfs(
+        tag,
+        &Rootfs {
+            // Where scripts look for them: `#!/usr/bin/env node`, `#!/bin/sh`.
+            files: vec![
+                which("node"),
+                PathBuf::from("/usr/bin/env"),
+                PathBuf::from("/bin/sh"),
+            ],
+            dirs: vec![("usr/lib/node_modules/npm", npm)],
+            links: vec![("usr/bin/npm", "../lib/node_modules/npm/bin/npm-cli.js")],
+            changes: vec!["ENV PATH=/usr/local/bin:/usr/bin:/bin", "ENV HOME=/root"],
+        },
+    );
 }
 
 /// Removes, when dropped, every container and image labelled with a peer id, and the listed
 /// images: nothing a test creates outlives it.
+#[derive(Debug)]
 pub struct Cleanup {
+    /// The peer id whose containers and images go.
     pub peer_id: String,
+    /// More images to remove, by name.
     pub images: Vec<String>,
 }
 
