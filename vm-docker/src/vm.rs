@@ -374,6 +374,29 @@ impl DockerVm {
     }
 }
 
+/// How one step of stopping a container went.
+enum Step {
+    Done,
+    /// The container does not exist.
+    Missing,
+    Failed(Error),
+}
+
+/// The outcome of stopping: the first real failure (not the last, as Fabric returned), or
+/// [`Error::NotRunning`] when there was no container at all.
+fn stop_outcome(ccid: &Ccid, steps: Vec<Step>) -> Result<()> {
+    if !steps.is_empty() && steps.iter().all(|s| matches!(s, Step::Missing)) {
+        return Err(Error::NotRunning { ccid: ccid.clone() });
+    }
+    match steps.into_iter().find_map(|s| match s {
+        Step::Failed(e) => Some(e),
+        _ => None,
+    }) {
+        Some(e) => Err(e),
+        None => Ok(()),
+    }
+}
+
 /// The files to upload, as a tar archive rooted at `/`.
 fn files_archive(req: &StartRequest) -> Result<bytes::Bytes> {
     let io = |e| Error::io(format!("chaincode {}: cannot pack its files", req.ccid), e);
@@ -441,34 +464,37 @@ impl Vm for DockerVm {
     async fn stop(&self, req: &StopRequest) -> Result<()> {
         let docker = self.docker().await?;
         let container = self.names(&req.ccid)?.container;
-        let mut first_error: Option<Error> = None;
-        let mut missing = 0;
+        // `fine`: a status that means the step has nothing to do.
+        let step = |what: &str, result: std::result::Result<(), DockerError>, fine: Option<u16>| {
+            match result {
+                Ok(()) => Step::Done,
+                Err(e) if fine.is_some() && status(&e) == fine => Step::Done,
+                Err(e) if status(&e) == Some(404) => Step::Missing,
+                Err(e) => Step::Failed(backend(&format!("cannot {what} {container}"), e)),
+            }
+        };
+        let mut steps = Vec::with_capacity(3);
         let seconds = i32::try_from(req.timeout.as_secs_f64().ceil() as i64).unwrap_or(i32::MAX);
         let stop = StopContainerOptions {
             t: Some(seconds),
             ..StopContainerOptions::default()
         };
-        match docker.stop_container(&container, Some(stop)).await {
-            Ok(()) => {}
-            Err(e) if status(&e) == Some(304) => {}
-            Err(e) if status(&e) == Some(404) => missing += 1,
-            Err(e) => {
-                first_error.get_or_insert(backend(&format!("cannot stop {container}"), e));
-            }
-        }
+        // 304: it was stopped already.
+        steps.push(step(
+            "stop",
+            docker.stop_container(&container, Some(stop)).await,
+            Some(304),
+        ));
         if !req.dont_kill {
             let kill = KillContainerOptions {
                 signal: "SIGKILL".into(),
             };
-            match docker.kill_container(&container, Some(kill)).await {
-                Ok(()) => {}
-                // 409: it is not running (any more).
-                Err(e) if status(&e) == Some(409) => {}
-                Err(e) if status(&e) == Some(404) => missing += 1,
-                Err(e) => {
-                    first_error.get_or_insert(backend(&format!("cannot kill {container}"), e));
-                }
-            }
+            // 409: it is not running (any more).
+            steps.push(step(
+                "kill",
+                docker.kill_container(&container, Some(kill)).await,
+                Some(409),
+            ));
         }
         if !req.dont_remove {
             let remove = RemoveContainerOptions {
@@ -476,21 +502,13 @@ impl Vm for DockerVm {
                 v: true,
                 ..RemoveContainerOptions::default()
             };
-            match docker.remove_container(&container, Some(remove)).await {
-                Ok(()) => {}
-                Err(e) if status(&e) == Some(404) => missing += 1,
-                Err(e) => {
-                    first_error.get_or_insert(backend(&format!("cannot remove {container}"), e));
-                }
-            }
+            steps.push(step(
+                "remove",
+                docker.remove_container(&container, Some(remove)).await,
+                None,
+            ));
         }
-        let attempts = 1 + usize::from(!req.dont_kill) + usize::from(!req.dont_remove);
-        if missing == attempts {
-            return Err(Error::NotRunning {
-                ccid: req.ccid.clone(),
-            });
-        }
-        first_error.map_or(Ok(()), Err)
+        stop_outcome(&req.ccid, steps)
     }
 
     async fn wait(&self, ccid: &Ccid) -> Result<i64> {
@@ -542,5 +560,31 @@ impl Vm for DockerVm {
             .get(ccid)
             .map(|o| o.recent.snapshot())
             .unwrap_or_default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn failed(what: &str) -> Step {
+        Step::Failed(Error::Backend {
+            backend: "docker",
+            message: what.into(),
+            source: None,
+        })
+    }
+
+    #[test]
+    fn stopping_reports_the_first_real_failure() {
+        let id = Ccid::new("cc", "1");
+        let e =
+            stop_outcome(&id, vec![failed("stop"), failed("kill"), failed("remove")]).unwrap_err();
+        assert_eq!(e.to_string(), "docker: stop");
+        let e = stop_outcome(&id, vec![Step::Done, failed("kill"), failed("remove")]).unwrap_err();
+        assert_eq!(e.to_string(), "docker: kill");
+        assert!(stop_outcome(&id, vec![Step::Done, Step::Missing, Step::Done]).is_ok());
+        let e = stop_outcome(&id, vec![Step::Missing, Step::Missing]).unwrap_err();
+        assert!(matches!(e, Error::NotRunning { .. }));
     }
 }
