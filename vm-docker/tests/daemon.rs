@@ -268,7 +268,10 @@ async fn images_of_chaincodes_the_peer_no_longer_has_can_be_removed() {
             .unwrap();
         f.vm.wait(ccid).await.unwrap();
     }
-    let removed = f.vm.remove_unused_images(std::slice::from_ref(&kept)).await.unwrap();
+    let removed =
+        f.vm.remove_unused_images(std::slice::from_ref(&kept))
+            .await
+            .unwrap();
     let dropped_image = vm_docker::names("test", &f.peer, &dropped).unwrap().image;
     assert_eq!(removed, [format!("{dropped_image}:latest")]);
     let kept_image = vm_docker::names("test", &f.peer, &kept).unwrap().image;
