@@ -12,6 +12,7 @@ const FILES: &[&str] = &[
     "common/common.proto",
     "msp/identities.proto",
     "ledger/queryresult/kv_query_result.proto",
+    "ccrt/admin.proto",
 ];
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {

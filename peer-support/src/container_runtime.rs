@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use vm_api::{StartRequest, StopRequest, VmOutcome, WaitRequest};
+use vm_api::{PrepareRequest, StartRequest, StopRequest, VmOutcome, WaitRequest};
 
 use crate::chaincode_identity::ClientCertIssuer;
 use crate::{ChaincodeDefinition, Error, Result, SupportConfig, VmController};
@@ -138,16 +138,23 @@ impl ContainerRuntime {
         Ok(LaunchConfig { args, env, files })
     }
 
+    /// The builder of `def`'s platform, when one is linked.
+    fn builder(&self, def: &ChaincodeDefinition) -> Result<Option<Arc<dyn vm_api::Builder>>> {
+        let Some(package) = &def.package else {
+            return Ok(None);
+        };
+        match vm_api::platforms()?.get(&package.platform) {
+            Some(platform) => Ok(Some((platform.create_builder)(
+                package,
+                &self.config.settings,
+            )?)),
+            None => Ok(None),
+        }
+    }
+
     /// Starts `def`'s chaincode.
     pub async fn start(&self, def: &ChaincodeDefinition) -> Result<()> {
         let lc = self.launch_config(def)?;
-        let builder = match &def.package {
-            Some(package) => match vm_api::platforms()?.get(&package.platform) {
-                Some(platform) => Some((platform.create_builder)(package, &self.config.settings)?),
-                None => None,
-            },
-            None => None,
-        };
         let req = StartRequest {
             ccid: def.ccid.clone(),
             args: lc.args,
@@ -155,12 +162,26 @@ impl ContainerRuntime {
             files: lc.files,
             peer_address: self.config.peer_address.clone(),
             package: def.package.clone(),
-            builder,
+            builder: self.builder(def)?,
         };
         match self.controller.process(&def.container_type, &req).await? {
             VmOutcome::Started => Ok(()),
             other => Err(Error::Protocol(format!("start returned {other:?}"))),
         }
+    }
+
+    /// Gets `def`'s chaincode ready to start (the Docker backend builds its image), without
+    /// starting it and without issuing it a certificate.
+    pub async fn prepare(&self, def: &ChaincodeDefinition) -> Result<()> {
+        let req = StartRequest {
+            package: def.package.clone(),
+            builder: self.builder(def)?,
+            ..StartRequest::new(def.ccid.clone())
+        };
+        self.controller
+            .process(&def.container_type, &PrepareRequest(req))
+            .await?;
+        Ok(())
     }
 
     /// Stops `def`'s chaincode, killing it after the configured stop timeout.

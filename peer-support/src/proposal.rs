@@ -22,6 +22,8 @@ pub struct ProposalSpec {
     pub channel_id: String,
     /// The chaincode called.
     pub chaincode: String,
+    /// The chaincode's version, when the call names one (an instantiate does).
+    pub chaincode_version: String,
     /// The invocation's input.
     pub input: ChaincodeInput,
     /// The client's MSP id.
@@ -101,6 +103,7 @@ pub fn build(spec: &ProposalSpec) -> BuiltProposal {
         chaincode_spec: Some(ChaincodeSpec {
             chaincode_id: Some(ChaincodeId {
                 name: spec.chaincode.clone(),
+                version: spec.chaincode_version.clone(),
                 ..ChaincodeId::default()
             }),
             input: Some(spec.input.clone()),

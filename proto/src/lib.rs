@@ -67,6 +67,18 @@ pub mod queryresult {
     include!(concat!(env!("OUT_DIR"), "/queryresult.rs"));
 }
 
+/// Our own packages (`ccrt.*`), not part of Fabric.
+pub mod ccrt {
+    /// The reference peer's administration API (package `ccrt.admin`): install, execute signed
+    /// proposals, list, stop.
+    #[allow(missing_docs, clippy::all, clippy::pedantic)]
+    pub mod admin {
+        include!(concat!(env!("OUT_DIR"), "/ccrt.admin.rs"));
+    }
+}
+
+pub use ccrt::admin;
+
 /// The encoded `FileDescriptorSet` of every `.proto` file in this crate, for reflection.
 pub const FILE_DESCRIPTOR_SET: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/descriptors.bin"));
 

@@ -11,7 +11,8 @@ use shim::{Chaincode, ChaincodeStub, Response};
 /// | `put` | key value | `ok` |
 /// | `get` | key | the value; error `no such key: K` when absent |
 /// | `del` | key | `ok` |
-/// | `incr` | key | reads the key as a number, writes it plus one, returns the new number |
+/// | `putmany` | key value key value … | writes every pair in one transaction, `ok` |
+/// | `incr` | key (milliseconds) | reads the key as a number, waits the given time if any, writes it plus one, returns the new number |
 /// | `range` | start end | JSON `[{"key","value"}]` of the keys in `[start, end)` |
 /// | `page` | start end size bookmark | JSON `{"records","fetched","bookmark"}` |
 /// | `putc` | type attr… value | puts under composite key (type, attrs) |
@@ -54,6 +55,12 @@ impl KvChaincode {
                 stub.del_state(arg(0)).await?;
                 shim::success("ok")
             }
+            "putmany" => {
+                for pair in p.chunks_exact(2) {
+                    stub.put_state(&pair[0], pair[1].clone()).await?;
+                }
+                shim::success("ok")
+            }
             "incr" => {
                 let current = stub.get_state(arg(0)).await?;
                 let n: i64 = match current.as_deref().map(std::str::from_utf8) {
@@ -71,6 +78,9 @@ impl KvChaincode {
                         return Ok(shim::error(format!("{} does not hold text", arg(0))));
                     }
                 };
+                if let Ok(ms) = arg(1).parse::<u64>() {
+                    tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
+                }
                 stub.put_state(arg(0), (n + 1).to_string()).await?;
                 shim::success((n + 1).to_string())
             }

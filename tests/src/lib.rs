@@ -6,6 +6,7 @@
 
 pub mod env;
 pub mod fixtures;
+pub mod peer_process;
 pub mod scenarios;
 
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -68,7 +68,9 @@ pub use error::{BoxError, Error, Result};
 pub use output::RecentOutput;
 pub use provider::{ChaincodeStreamHandler, StreamOrigin, VmContext, VmProvider, providers};
 pub use settings::{Settings, parse_duration};
-pub use vm::{CodePackage, StartRequest, StopRequest, Vm, VmOutcome, VmRequest, WaitRequest};
+pub use vm::{
+    CodePackage, PrepareRequest, StartRequest, StopRequest, Vm, VmOutcome, VmRequest, WaitRequest,
+};
 
 /// Re-exported so backends and docs share one version.
 pub use async_trait::async_trait;

@@ -45,6 +45,15 @@ pub trait Vm: Send + Sync {
     /// Checks that the backend can work (its daemon answers, for instance).
     async fn health_check(&self) -> Result<()>;
 
+    /// Gets ready to start the chaincode of `req` without starting it: the Docker backend
+    /// builds a missing image, so that build errors show when a chaincode is installed and
+    /// its first launch is fast. Only `req.ccid`, `req.package` and `req.builder` are set.
+    /// The default does nothing.
+    async fn prepare(&self, req: &StartRequest) -> Result<()> {
+        let _ = req;
+        Ok(())
+    }
+
     /// The last lines the chaincode printed (most recent last), for error messages such as a
     /// startup timeout. Backends that keep no output return nothing.
     async fn recent_output(&self, ccid: &Ccid) -> Vec<String> {
@@ -153,9 +162,15 @@ pub struct WaitRequest {
     pub ccid: Ccid,
 }
 
+/// Get ready to start a chaincode (build its image); see [`Vm::prepare`].
+#[derive(Debug, Clone)]
+pub struct PrepareRequest(pub StartRequest);
+
 /// What a request produced.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum VmOutcome {
+    /// The chaincode is ready to be started.
+    Prepared,
     /// The chaincode was started.
     Started,
     /// The chaincode was stopped.
@@ -188,6 +203,17 @@ impl VmRequest for StartRequest {
 
     async fn run(&self, vm: &dyn Vm) -> Result<VmOutcome> {
         vm.start(self).await.map(|()| VmOutcome::Started)
+    }
+}
+
+#[async_trait]
+impl VmRequest for PrepareRequest {
+    fn ccid(&self) -> &Ccid {
+        &self.0.ccid
+    }
+
+    async fn run(&self, vm: &dyn Vm) -> Result<VmOutcome> {
+        vm.prepare(&self.0).await.map(|()| VmOutcome::Prepared)
     }
 }
 

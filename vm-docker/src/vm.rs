@@ -544,6 +544,16 @@ impl Vm for DockerVm {
         Ok(code)
     }
 
+    async fn prepare(&self, req: &StartRequest) -> Result<()> {
+        let docker = self.docker().await?;
+        let names = self.names(&req.ccid)?;
+        match docker.inspect_image(&names.image).await {
+            Ok(_) => Ok(()),
+            Err(e) if status(&e) == Some(404) => self.build_image(docker, req, &names).await,
+            Err(e) => Err(backend(&format!("cannot inspect image {}", names.image), e)),
+        }
+    }
+
     async fn health_check(&self) -> Result<()> {
         let docker = self.docker().await?;
         docker

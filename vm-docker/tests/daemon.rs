@@ -298,3 +298,37 @@ async fn an_unreachable_daemon_is_a_clear_error() {
             .contains("vm.endpoint")
     );
 }
+
+#[tokio::test]
+async fn prepare_builds_a_missing_image_without_starting_anything() {
+    if !require_docker("vm_docker::prepare") {
+        return;
+    }
+    let f = fixture();
+    let ccid = Ccid::new("prepared", "1");
+    let mut req = request(&f, &ccid, "exit 0\n", false);
+    req.files.clear();
+    req.env.clear();
+    req.args.clear();
+    f.vm.prepare(&req).await.unwrap();
+    let names = vm_docker::names("test", &f.peer, &ccid).unwrap();
+    docker(&["image", "inspect", &names.image]);
+    assert!(
+        std::process::Command::new("docker")
+            .args(["inspect", &names.container])
+            .output()
+            .unwrap()
+            .status
+            .code()
+            != Some(0),
+        "no container"
+    );
+    // Present now: a second prepare builds nothing (and a broken builder is not even asked).
+    let broken = request(&f, &ccid, "", true);
+    f.vm.prepare(&broken).await.unwrap();
+    let e =
+        f.vm.prepare(&request(&f, &Ccid::new("unbuildable", "1"), "", true))
+            .await
+            .unwrap_err();
+    assert!(e.to_string().contains("error: expected ; at line 7"), "{e}");
+}

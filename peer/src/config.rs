@@ -1,0 +1,349 @@
+//! The peer's configuration: Fabric's `core.yaml` names, a YAML file flattened to dotted keys,
+//! each key overridable by its `CORE_…` environment variable, with defaults that work with no
+//! file at all. A bad value is an error naming its key.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use peer_support::SupportConfig;
+use vm_api::Settings;
+use yaml_rust2::{Yaml, YamlLoader};
+
+/// The keys the peer reads, with their defaults (empty: none). Each can be set in the file or
+/// by its environment variable: `CORE_` + the key in capitals with `.` as `_`
+/// (`peer.networkId` → `CORE_PEER_NETWORKID`).
+pub const KEYS: &[(&str, &str)] = &[
+    ("peer.id", "peer0"),
+    ("peer.networkId", "dev"),
+    ("peer.listenAddress", "127.0.0.1:7051"),
+    ("peer.chaincodeListenAddress", "127.0.0.1:7052"),
+    ("peer.chaincodeAddress", ""),
+    ("peer.fileSystemPath", ""),
+    ("peer.mspConfigPath", ""),
+    ("peer.localMspId", "SampleOrg"),
+    ("peer.tls.enabled", ""),
+    ("peer.keepalive.interval", "7200s"),
+    ("peer.keepalive.timeout", "20s"),
+    ("chaincode.mode", "net"),
+    ("chaincode.startuptimeout", "300s"),
+    ("chaincode.executetimeout", "30s"),
+    ("chaincode.keepalive", "0"),
+    ("chaincode.logging.level", "info"),
+    ("chaincode.logging.shim", "warning"),
+    ("chaincode.logging.format", ""),
+    ("chaincode.node.runtime", ""),
+    ("chaincode.runtimeParams.useWriteBatch", ""),
+    ("chaincode.runtimeParams.maxSizeWriteBatch", ""),
+    ("chaincode.runtimeParams.useGetMultipleKeys", ""),
+    ("chaincode.runtimeParams.maxSizeGetMultipleKeys", ""),
+    ("ledger.state.totalQueryLimit", ""),
+    ("vm.endpoint", ""),
+    ("vm.docker.outputLines", ""),
+    ("vm.docker.hostConfig.NetworkMode", ""),
+    ("vm.docker.hostConfig.Memory", ""),
+    ("vm.docker.hostConfig.CpuShares", ""),
+    ("vm.docker.hostConfig.CpuQuota", ""),
+    ("vm.docker.hostConfig.CpuPeriod", ""),
+    ("vm.docker.hostConfig.LogConfig.Type", ""),
+    ("vm.docker.hostConfig.Dns", ""),
+    ("vm.docker.hostConfig.ExtraHosts", ""),
+    ("vm.docker.hostConfig.ReadonlyRootfs", ""),
+    ("vm.docker.hostConfig.CapAdd", ""),
+    ("vm.docker.hostConfig.CapDrop", ""),
+    ("vm.docker.hostConfig.Privileged", ""),
+    ("vm.process.outputLines", ""),
+    ("vm.process.inheritEnv", ""),
+];
+
+/// The environment variable of `key`.
+pub fn env_name(key: &str) -> String {
+    format!("CORE_{}", key.to_uppercase().replace('.', "_"))
+}
+
+/// Flattens a YAML document into dotted keys; lists become comma-separated values.
+fn flatten(prefix: &str, node: &Yaml, out: &mut Vec<(String, String)>) {
+    let join = |k: &str| {
+        if prefix.is_empty() {
+            k.to_owned()
+        } else {
+            format!("{prefix}.{k}")
+        }
+    };
+    match node {
+        Yaml::Hash(map) => {
+            for (k, v) in map {
+                let key = match k {
+                    Yaml::String(s) => s.clone(),
+                    Yaml::Integer(i) => i.to_string(),
+                    Yaml::Boolean(b) => b.to_string(),
+                    _ => continue,
+                };
+                flatten(&join(&key), v, out);
+            }
+        }
+        Yaml::Array(items) => {
+            let values: Vec<String> = items.iter().filter_map(scalar).collect();
+            out.push((prefix.to_owned(), values.join(",")));
+        }
+        Yaml::Null | Yaml::BadValue => {}
+        other => {
+            if let Some(v) = scalar(other) {
+                out.push((prefix.to_owned(), v));
+            }
+        }
+    }
+}
+
+fn scalar(node: &Yaml) -> Option<String> {
+    match node {
+        Yaml::String(s) | Yaml::Real(s) => Some(s.clone()),
+        Yaml::Integer(i) => Some(i.to_string()),
+        Yaml::Boolean(b) => Some(b.to_string()),
+        _ => None,
+    }
+}
+
+/// Settings from `file` (if any) over the defaults, then `env` over both.
+pub fn settings(file: Option<&Path>, env: impl Fn(&str) -> Option<String>) -> Result<Settings> {
+    let mut settings = Settings::new();
+    for (key, default) in KEYS {
+        if !default.is_empty() {
+            settings.set(*key, *default);
+        }
+    }
+    let mut file_keys = Vec::new();
+    if let Some(path) = file {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read the configuration file {}", path.display()))?;
+        let docs = YamlLoader::load_from_str(&text)
+            .with_context(|| format!("{} is not valid YAML", path.display()))?;
+        let mut pairs = Vec::new();
+        for doc in &docs {
+            flatten("", doc, &mut pairs);
+        }
+        for (k, v) in pairs {
+            file_keys.push(k.clone());
+            settings.set(k, v);
+        }
+    }
+    let known = KEYS.iter().map(|(k, _)| (*k).to_owned()).chain(file_keys);
+    for key in known.collect::<Vec<_>>() {
+        if let Some(value) = env(&env_name(&key)) {
+            settings.set(key, value);
+        }
+    }
+    Ok(settings)
+}
+
+/// Everything the peer runs with.
+#[derive(Debug, Clone)]
+pub struct PeerConfig {
+    /// Every setting, for the backends.
+    pub settings: Settings,
+    /// The admin API (`peer.listenAddress`).
+    pub listen_address: SocketAddr,
+    /// The chaincode listener (`peer.chaincodeListenAddress`).
+    pub chaincode_listen_address: SocketAddr,
+    /// The data folder (`peer.fileSystemPath`).
+    pub file_system_path: PathBuf,
+    /// The client identity folder (`peer.mspConfigPath`; default `<data>/msp`).
+    pub msp_dir: PathBuf,
+    /// The MSP id of identities the peer generates (`peer.localMspId`).
+    pub local_msp_id: String,
+    /// Chaincode support settings (timeouts, dev mode, TLS, …).
+    pub support: SupportConfig,
+    /// Whether a Docker endpoint is configured (`vm.endpoint`).
+    pub docker_configured: bool,
+    /// HTTP/2 keepalive of the chaincode listener.
+    pub keepalive: (std::time::Duration, std::time::Duration),
+}
+
+fn address(settings: &Settings, key: &str) -> Result<SocketAddr> {
+    let text = settings.get(key).unwrap_or_default();
+    text.parse().with_context(|| {
+        format!("invalid configuration {key}: {text:?} is not an address like 127.0.0.1:7051")
+    })
+}
+
+/// The default data folder: `$HOME/.fabric-ccrt/production`.
+fn default_data_dir() -> PathBuf {
+    std::env::var_os("HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("."))
+        .join(".fabric-ccrt/production")
+}
+
+impl PeerConfig {
+    /// Reads and checks `settings`; `dev_mode` forces `chaincode.mode = dev`.
+    pub fn from_settings(mut settings: Settings, dev_mode: bool) -> Result<Self> {
+        if dev_mode {
+            settings.set("chaincode.mode", "dev");
+        }
+        let listen_address = address(&settings, "peer.listenAddress")?;
+        let chaincode_listen_address = address(&settings, "peer.chaincodeListenAddress")?;
+        // What chaincodes dial: the listener, on loopback when it listens everywhere.
+        let dial = match settings
+            .get("peer.chaincodeAddress")
+            .filter(|a| !a.is_empty())
+        {
+            Some(a) => a.to_owned(),
+            None if chaincode_listen_address.ip().is_unspecified() => {
+                format!("127.0.0.1:{}", chaincode_listen_address.port())
+            }
+            None => chaincode_listen_address.to_string(),
+        };
+        settings.set("peer.chaincodeAddress", dial);
+        if let Some(endpoint) = settings.get("vm.endpoint").filter(|e| !e.is_empty())
+            && !["unix://", "tcp://", "http://"]
+                .iter()
+                .any(|p| endpoint.starts_with(p))
+        {
+            bail!(
+                "invalid configuration vm.endpoint: {endpoint:?}: expected unix:///path, tcp://host:port or http://host:port"
+            );
+        }
+        let support = SupportConfig::from_settings(&settings)
+            .map_err(|e| anyhow::anyhow!("{}", e.report()))?;
+        // Check the Docker host configuration now, so a typo shows at start.
+        vm_docker::DockerConfig::from_settings(&support.peer_id, &support.network_id, &settings)
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        vm_process::ProcessConfig::from_settings(&settings).map_err(|e| anyhow::anyhow!("{e}"))?;
+        let duration = |key: &str| -> Result<std::time::Duration> {
+            settings
+                .duration(key)
+                .map_err(|e| anyhow::anyhow!("{e}"))?
+                .with_context(|| format!("{key} is not set"))
+        };
+        let keepalive = (
+            duration("peer.keepalive.interval")?,
+            duration("peer.keepalive.timeout")?,
+        );
+        let file_system_path = settings
+            .get("peer.fileSystemPath")
+            .filter(|p| !p.is_empty())
+            .map_or_else(default_data_dir, PathBuf::from);
+        let msp_dir = settings
+            .get("peer.mspConfigPath")
+            .filter(|p| !p.is_empty())
+            .map_or_else(|| file_system_path.join("msp"), PathBuf::from);
+        Ok(Self {
+            listen_address,
+            chaincode_listen_address,
+            file_system_path,
+            msp_dir,
+            local_msp_id: settings
+                .get("peer.localMspId")
+                .unwrap_or("SampleOrg")
+                .to_owned(),
+            docker_configured: settings.get("vm.endpoint").is_some_and(|e| !e.is_empty()),
+            keepalive,
+            support,
+            settings,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+
+    fn env(vars: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> + use<> {
+        let map: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| ((*k).into(), (*v).into()))
+            .collect();
+        move |k| map.get(k).cloned()
+    }
+
+    #[test]
+    fn defaults_work_without_a_file() {
+        let c = PeerConfig::from_settings(settings(None, env(&[])).unwrap(), false).unwrap();
+        assert_eq!(c.listen_address.to_string(), "127.0.0.1:7051");
+        assert_eq!(c.chaincode_listen_address.to_string(), "127.0.0.1:7052");
+        assert_eq!(c.support.peer_address, "127.0.0.1:7052");
+        assert_eq!(c.support.peer_id, "peer0");
+        assert!(!c.support.dev_mode);
+        assert!(!c.docker_configured);
+        assert!(c.support.tls_enabled());
+    }
+
+    #[test]
+    fn file_values_and_environment_overrides() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("core.yaml");
+        std::fs::write(
+            &file,
+            "peer:\n  id: peer7\n  networkId: net\n  chaincodeListenAddress: 0.0.0.0:9052\nchaincode:\n  executetimeout: 5s\nvm:\n  endpoint: unix:///var/run/docker.sock\n  docker:\n    hostConfig:\n      Dns:\n        - 1.1.1.1\n        - 8.8.8.8\n      LogConfig:\n        Config:\n          max-size: 50m\n",
+        )
+        .unwrap();
+        let s = settings(
+            Some(&file),
+            env(&[("CORE_PEER_ID", "peer9"), ("CORE_CHAINCODE_MODE", "dev")]),
+        )
+        .unwrap();
+        assert_eq!(s.get("vm.docker.hostConfig.Dns"), Some("1.1.1.1,8.8.8.8"));
+        assert_eq!(
+            s.get("vm.docker.hostConfig.LogConfig.Config.max-size"),
+            Some("50m")
+        );
+        let c = PeerConfig::from_settings(s, false).unwrap();
+        assert_eq!(
+            c.support.peer_id, "peer9",
+            "the environment wins over the file"
+        );
+        assert_eq!(c.support.network_id, "net");
+        assert!(c.support.dev_mode);
+        assert!(
+            !c.support.tls_enabled(),
+            "TLS is off in dev mode unless set"
+        );
+        assert_eq!(c.support.execute_timeout, std::time::Duration::from_secs(5));
+        assert_eq!(c.support.peer_address, "127.0.0.1:9052");
+        assert!(c.docker_configured);
+        // A key only the file names can be overridden too.
+        let s = settings(
+            Some(&file),
+            env(&[("CORE_VM_DOCKER_HOSTCONFIG_DNS", "9.9.9.9")]),
+        )
+        .unwrap();
+        assert_eq!(s.get("vm.docker.hostConfig.Dns"), Some("9.9.9.9"));
+    }
+
+    #[test]
+    fn bad_values_name_their_key() {
+        for (var, value, key) in [
+            (
+                "CORE_CHAINCODE_EXECUTETIMEOUT",
+                "soon",
+                "chaincode.executetimeout",
+            ),
+            ("CORE_PEER_LISTENADDRESS", "localhost", "peer.listenAddress"),
+            ("CORE_CHAINCODE_MODE", "prod", "chaincode.mode"),
+            ("CORE_VM_ENDPOINT", "ftp://x", "vm.endpoint"),
+            (
+                "CORE_VM_DOCKER_HOSTCONFIG_MEMORY",
+                "lots",
+                "vm.docker.hostConfig.Memory",
+            ),
+            (
+                "CORE_CHAINCODE_STARTUPTIMEOUT",
+                "1s",
+                "chaincode.startuptimeout",
+            ),
+        ] {
+            let s = settings(None, env(&[(var, value)])).unwrap();
+            let e = PeerConfig::from_settings(s, false).unwrap_err();
+            assert!(format!("{e:#}").contains(key), "{var}={value}: {e:#}");
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("core.yaml");
+        std::fs::write(&file, "peer: [unclosed").unwrap();
+        assert!(
+            format!("{:#}", settings(Some(&file), env(&[])).unwrap_err())
+                .contains("not valid YAML")
+        );
+    }
+}
