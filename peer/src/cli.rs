@@ -53,6 +53,13 @@ pub struct ClientOptions {
     /// `peer.fileSystemPath`) and MSP id.
     #[arg(long, env = "FABRIC_CFG_FILE", global = true)]
     pub config: Option<PathBuf>,
+    /// The client's MSP folder (Fabric's layout: signcerts/, keystore/); a development
+    /// identity is generated there if it holds none. Default: `<peer.fileSystemPath>/msp`.
+    #[arg(long = "mspconfigpath", env = "CORE_PEER_MSPCONFIGPATH", global = true)]
+    pub msp_dir: Option<PathBuf>,
+    /// The client's MSP id.
+    #[arg(long = "localMspId", env = "CORE_PEER_LOCALMSPID", global = true)]
+    pub msp_id: Option<String>,
 }
 
 /// What a transaction invokes.

@@ -144,12 +144,10 @@ impl Drop for ProgressView {
 fn identity(client: &ClientOptions) -> Result<Identity> {
     let settings = crate::config::settings(client.config.as_deref(), |k| std::env::var(k).ok())?;
     let config = crate::config::PeerConfig::from_settings(settings, false)?;
-    Identity::load_or_create(&config.msp_dir, &config.local_msp_id).with_context(|| {
-        format!(
-            "cannot load the client identity from {}",
-            config.msp_dir.display()
-        )
-    })
+    let dir = client.msp_dir.clone().unwrap_or(config.msp_dir);
+    let mspid = client.msp_id.clone().unwrap_or(config.local_msp_id);
+    Identity::load_or_create(&dir, &mspid)
+        .with_context(|| format!("cannot load the client identity from {}", dir.display()))
 }
 
 /// Builds, signs and sends one transaction; returns its result.

@@ -21,6 +21,7 @@ use shim::{Chaincode, ChaincodeStub, Response};
 /// | `setmeta` / `getmeta` | key name (value) | sets / reads a metadata entry |
 /// | `event` | name payload | sets an event, `ok` |
 /// | `whoami` | | JSON `{"txid","channel","mspid"}` |
+/// | `transient` | name | the value of that transient input (private, never on the ledger) |
 /// | `call` | chaincode function args… | the callee's payload |
 /// | `fail` | message | error with that message |
 /// | `sleep` | milliseconds | waits that long, then `ok` (for tests of timeouts and crashes) |
@@ -164,6 +165,10 @@ impl KvChaincode {
                     json!({ "txid": stub.tx_id(), "channel": stub.channel_id(), "mspid": mspid });
                 shim::success(serde_json::to_vec(&me).unwrap_or_default())
             }
+            "transient" => match stub.transient()?.get(arg(0)) {
+                Some(value) => shim::success(value.clone()),
+                None => shim::error(format!("no transient input {}", arg(0))),
+            },
             "call" if !p.is_empty() => {
                 let response = stub.invoke_chaincode(&p[0], &p[1..], "").await?;
                 if response.is_error() {

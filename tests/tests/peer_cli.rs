@@ -181,6 +181,48 @@ fn the_rust_chaincode_through_the_cli_and_a_restart() {
             .stdout
             .contains("Running: no")
     );
+    // The transient map reaches the chaincode; another MSP folder, given by flag, signs.
+    let secret = peer
+        .cli(&[
+            "chaincode",
+            "invoke",
+            "-n",
+            "kv",
+            "-c",
+            r#"{"Args":["transient","secret"]}"#,
+            "--transient",
+            r#"{"secret":"czM="}"#,
+        ])
+        .ok();
+    assert_eq!(secret.stdout, "s3\n");
+    let org2 = dir.path().join("org2-msp");
+    let me = peer
+        .cli(&[
+            "chaincode",
+            "query",
+            "-n",
+            "kv",
+            "-c",
+            r#"{"Args":["whoami"]}"#,
+            "--mspconfigpath",
+            org2.to_str().unwrap(),
+            "--localMspId",
+            "Org2MSP",
+        ])
+        .ok();
+    let me: serde_json::Value = serde_json::from_str(me.stdout.trim()).unwrap();
+    assert_eq!(me["mspid"], "Org2MSP");
+    assert!(
+        org2.join("signcerts/cert.pem").is_file(),
+        "an identity was generated in the given folder"
+    );
+    // The chaincode's output is in the peer's log, under its name.
+    let log = peer.log();
+    assert!(
+        log.lines()
+            .any(|l| l.contains(" chaincode: ") && l.contains("chaincode=kv:1")),
+        "{log}"
+    );
     // A clean stop exits 0; the state, the chaincode and its instantiation survive the restart.
     assert!(peer.terminate().success());
     peer.restart();
