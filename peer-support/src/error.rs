@@ -43,7 +43,10 @@ pub enum Error {
         cause: Arc<Error>,
     },
     /// The chaincode did not register within the startup timeout.
-    #[error("chaincode {ccid} did not register within {timeout:?}{}", tail(output))]
+    #[error(
+        "chaincode {ccid} did not register within {timeout:?}{}",
+        vm_api::output::tail_suffix(output)
+    )]
     StartupTimeout {
         /// The chaincode.
         ccid: Ccid,
@@ -172,14 +175,6 @@ impl Error {
             source = cause.source();
         }
         text
-    }
-}
-
-fn tail(lines: &[String]) -> String {
-    if lines.is_empty() {
-        String::new()
-    } else {
-        format!("; last output:\n{}", lines.join("\n"))
     }
 }
 

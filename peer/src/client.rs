@@ -84,24 +84,13 @@ pub async fn connect(address: &str) -> Result<AdminClient<Channel>> {
         .with_context(|| format!("invalid peer address {address:?}"))?
         .tcp_nodelay(true)
         .connect_timeout(Duration::from_secs(5));
-    let channel = endpoint
-        .connect()
-        .await
-        .map_err(|e| anyhow!("cannot reach the peer at {address}: {}", source_chain(&e)))?;
+    let channel = endpoint.connect().await.map_err(|e| {
+        anyhow!(
+            "cannot reach the peer at {address}: {:#}",
+            anyhow::Error::from(e)
+        )
+    })?;
     Ok(AdminClient::new(channel))
-}
-
-fn source_chain(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        let next = s.to_string();
-        if !text.contains(&next) {
-            text = format!("{text}: {next}");
-        }
-        source = s.source();
-    }
-    text
 }
 
 fn status_error(status: tonic::Status) -> anyhow::Error {

@@ -65,6 +65,22 @@ impl ChaincodeStream {
     }
 }
 
+/// Sends `msg` without waiting: when the queue is full, a task sends it. Reader loops use it,
+/// so a reader never blocks on a peer that is itself blocked on sending to it. A closed
+/// stream drops the message.
+pub fn send_detached(sender: &MessageSender, msg: ChaincodeMessage) {
+    use tokio::sync::mpsc::error::TrySendError;
+    match sender.try_send(msg) {
+        Ok(()) | Err(TrySendError::Closed(_)) => {}
+        Err(TrySendError::Full(msg)) => {
+            let sender = sender.clone();
+            tokio::spawn(async move {
+                let _ = sender.send(msg).await;
+            });
+        }
+    }
+}
+
 /// Two connected ends: what one sends, the other receives. Used for in-process chaincodes.
 pub fn in_memory_pair(capacity: usize) -> (ChaincodeStream, ChaincodeStream) {
     let (a_tx, a_rx) = mpsc::channel(capacity);

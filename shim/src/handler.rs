@@ -98,19 +98,9 @@ impl Handler {
         }
     }
 
-    /// Sends without waiting in the reader loop: if the outgoing queue is full the message is
-    /// sent by a task, so the reader never blocks on a peer that is itself blocked on us.
+    /// Sends from the reader loop without blocking it.
     fn send_detached(&self, msg: ChaincodeMessage) {
-        use tokio::sync::mpsc::error::TrySendError;
-        match self.sender.try_send(msg) {
-            Ok(()) | Err(TrySendError::Closed(_)) => {}
-            Err(TrySendError::Full(msg)) => {
-                let sender = self.sender.clone();
-                tokio::spawn(async move {
-                    let _ = sender.send(msg).await;
-                });
-            }
-        }
+        proto::stream::send_detached(&self.sender, msg);
     }
 
     fn reply_error(&self, to: &ChaincodeMessage, text: String) {

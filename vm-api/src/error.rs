@@ -47,7 +47,10 @@ pub enum Error {
         ccid: Ccid,
     },
     /// Building the chaincode's image or package failed.
-    #[error("building chaincode {ccid} failed: {message}{}", tail(output))]
+    #[error(
+        "building chaincode {ccid} failed: {message}{}",
+        crate::output::tail_suffix(output)
+    )]
     Build {
         /// The chaincode.
         ccid: Ccid,
@@ -57,7 +60,10 @@ pub enum Error {
         output: Vec<String>,
     },
     /// The chaincode's container or process exited.
-    #[error("chaincode {ccid} exited with {code}{}", tail(output))]
+    #[error(
+        "chaincode {ccid} exited with {code}{}",
+        crate::output::tail_suffix(output)
+    )]
     Exited {
         /// The chaincode.
         ccid: Ccid,
@@ -136,15 +142,6 @@ impl Error {
             context: context.into(),
             source,
         }
-    }
-}
-
-/// Formats the last output lines for an error message.
-fn tail(lines: &[String]) -> String {
-    if lines.is_empty() {
-        String::new()
-    } else {
-        format!("; last output:\n{}", lines.join("\n"))
     }
 }
 

@@ -52,6 +52,15 @@ impl RecentOutput {
     }
 }
 
+/// `"; last output:\n<lines>"` for an error message, or nothing when there are no lines.
+pub fn tail_suffix(lines: &[String]) -> String {
+    if lines.is_empty() {
+        String::new()
+    } else {
+        format!("; last output:\n{}", lines.join("\n"))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

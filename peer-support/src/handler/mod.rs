@@ -49,18 +49,9 @@ impl Handler {
         self.support.upgrade().ok_or(Error::ShuttingDown)
     }
 
-    /// Sends `msg` from the reader loop without blocking it (see the shim's handler).
+    /// Sends from the reader loop without blocking it.
     fn send_detached(&self, msg: ChaincodeMessage) {
-        use tokio::sync::mpsc::error::TrySendError;
-        match self.sender.try_send(msg) {
-            Ok(()) | Err(TrySendError::Closed(_)) => {}
-            Err(TrySendError::Full(msg)) => {
-                let sender = self.sender.clone();
-                tokio::spawn(async move {
-                    let _ = sender.send(msg).await;
-                });
-            }
-        }
+        proto::stream::send_detached(&self.sender, msg);
     }
 
     fn reply_error(&self, to: &ChaincodeMessage, text: String) {
