@@ -7,7 +7,10 @@
 //! next launch starts clean; every caller that waited sees the same error.
 
 use std::collections::HashMap;
+use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, Mutex};
+
+use futures::FutureExt;
 
 use crate::handler::Handler;
 use crate::handler_registry::LaunchState;
@@ -79,22 +82,27 @@ impl RuntimeLauncher {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .insert(name.clone(), def.clone());
-        let Err(error) = self.start_and_wait(&def, &state).await else {
+        let outcome = AssertUnwindSafe(self.start_and_wait(&def, &state))
+            .catch_unwind()
+            .await
+            .unwrap_or_else(|_| Err(Arc::new(Error::Protocol("the launch panicked".into()))));
+        let Err(error) = outcome else {
             tracing::info!(chaincode = %name, "launched");
             return;
         };
         tracing::warn!(chaincode = %name, error = %error.report(), "launch failed");
-        if let Err(e) = self.runtime.stop(&def).await {
-            tracing::debug!(chaincode = %name, error = %e.report(), "stopping after a failed launch");
-        }
         self.launched
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .remove(&name);
-        // Forget the launch before telling the waiters, so that what they do next (a new
-        // launch, a look at the registry) finds it gone.
+        // Forget the launch and fail its waiters before stopping anything: a registration
+        // arriving meanwhile is refused, and what the waiters do next (a new launch, a look at
+        // the registry) finds the launch gone.
         self.registry.remove_launch(&name, &state);
         state.notify(Err(error));
+        if let Err(e) = self.runtime.stop(&def).await {
+            tracing::debug!(chaincode = %name, error = %e.report(), "stopping after a failed launch");
+        }
     }
 
     async fn start_and_wait(
@@ -102,7 +110,19 @@ impl RuntimeLauncher {
         def: &ChaincodeDefinition,
         state: &Arc<LaunchState>,
     ) -> Result<(), Arc<Error>> {
-        self.runtime.start(def).await.map_err(Arc::new)?;
+        // The startup timeout covers starting too: an image build or a daemon that hangs.
+        let deadline = tokio::time::Instant::now() + self.config.startup_timeout;
+        let timed_out = || async {
+            Arc::new(Error::StartupTimeout {
+                ccid: def.ccid.clone(),
+                timeout: self.config.startup_timeout,
+                output: self.runtime.recent_output(def).await,
+            })
+        };
+        match tokio::time::timeout_at(deadline, self.runtime.start(def)).await {
+            Ok(started) => started.map_err(Arc::new)?,
+            Err(_) => return Err(timed_out().await),
+        }
         let mut exited = {
             let runtime = Arc::clone(&self.runtime);
             let def = def.clone();
@@ -116,7 +136,7 @@ impl RuntimeLauncher {
         let first = tokio::select! {
             outcome = state.wait() => First::Registered(outcome),
             code = &mut exited => First::Exited(code),
-            () = tokio::time::sleep(self.config.startup_timeout) => First::TimedOut,
+            () = tokio::time::sleep_until(deadline) => First::TimedOut,
         };
         match first {
             First::Registered(outcome) => {
@@ -150,11 +170,7 @@ impl RuntimeLauncher {
             }
             First::TimedOut => {
                 exited.abort();
-                Err(Arc::new(Error::StartupTimeout {
-                    ccid: def.ccid.clone(),
-                    timeout: self.config.startup_timeout,
-                    output: self.runtime.recent_output(def).await,
-                }))
+                Err(timed_out().await)
             }
         }
     }
@@ -166,8 +182,11 @@ impl RuntimeLauncher {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .remove(&name);
+        // The handler of the instance being stopped: a new instance registering meanwhile
+        // keeps its own.
+        let handler = self.registry.handler(&name);
         let result = self.runtime.stop(def).await;
-        if let Some(handler) = self.registry.handler(&name) {
+        if let Some(handler) = handler {
             self.registry.deregister(&name, &handler);
         }
         result

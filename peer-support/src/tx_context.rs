@@ -1,5 +1,6 @@
 //! Transaction contexts: what the peer knows of each transaction a chaincode is running.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use hashbrown::HashMap;
@@ -62,18 +63,42 @@ pub(crate) struct TransactionContext {
     queries: Mutex<OpenQueries>,
     /// Where the chaincode's COMPLETED or ERROR goes.
     response: Mutex<Option<oneshot::Sender<ChaincodeMessage>>>,
+    /// Set once the chaincode answered: later requests of the transaction are refused, so
+    /// nothing changes its state after its result.
+    done: AtomicBool,
 }
 
 impl TransactionContext {
     pub(crate) fn queries(&self) -> MutexGuard<'_, OpenQueries> {
         self.queries.lock().unwrap_or_else(|e| e.into_inner())
     }
+
+    /// Whether the chaincode already answered the transaction.
+    pub(crate) fn is_done(&self) -> bool {
+        self.done.load(Ordering::Acquire)
+    }
+}
+
+/// Why a context could not be created.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Refused {
+    /// A transaction with the same key runs.
+    Duplicate,
+    /// The stream ended.
+    Closed,
+}
+
+#[derive(Default)]
+struct Contexts {
+    map: HashMap<TxKey, Arc<TransactionContext>>,
+    /// Set when the stream ended: no new transaction may start.
+    closed: bool,
 }
 
 /// The transactions running on one chaincode, by channel and transaction id.
 #[derive(Default)]
 pub(crate) struct TransactionContexts {
-    map: Mutex<HashMap<TxKey, Arc<TransactionContext>>>,
+    inner: Mutex<Contexts>,
 }
 
 /// The parts of a new context.
@@ -86,19 +111,23 @@ pub(crate) struct NewContext {
 }
 
 impl TransactionContexts {
-    fn lock(&self) -> MutexGuard<'_, HashMap<TxKey, Arc<TransactionContext>>> {
-        self.map.lock().unwrap_or_else(|e| e.into_inner())
+    fn lock(&self) -> MutexGuard<'_, Contexts> {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Creates the context of a new transaction; `None` when one with the same key runs.
+    /// Creates the context of a new transaction, unless one with the same key runs or the
+    /// stream ended.
     pub(crate) fn create(
         &self,
         new: NewContext,
-    ) -> Option<(Arc<TransactionContext>, oneshot::Receiver<ChaincodeMessage>)> {
+    ) -> Result<(Arc<TransactionContext>, oneshot::Receiver<ChaincodeMessage>), Refused> {
         let (tx, rx) = oneshot::channel();
-        let mut map = self.lock();
-        if map.contains_key(&new.key) {
-            return None;
+        let mut inner = self.lock();
+        if inner.closed {
+            return Err(Refused::Closed);
+        }
+        if inner.map.contains_key(&new.key) {
+            return Err(Refused::Duplicate);
         }
         let ctx = Arc::new(TransactionContext {
             key: new.key.clone(),
@@ -108,34 +137,46 @@ impl TransactionContexts {
             history: new.history,
             queries: Mutex::new(OpenQueries::default()),
             response: Mutex::new(Some(tx)),
+            done: AtomicBool::new(false),
         });
-        map.insert(new.key, Arc::clone(&ctx));
-        Some((ctx, rx))
+        inner.map.insert(new.key, Arc::clone(&ctx));
+        Ok((ctx, rx))
     }
 
     pub(crate) fn get(&self, key: TxKeyRef<'_>) -> Option<Arc<TransactionContext>> {
-        self.lock().get(&key).cloned()
+        self.lock().map.get(&key).cloned()
     }
 
     /// Removes a context; its open queries are dropped with it.
     pub(crate) fn remove(&self, key: &TxKey) {
-        self.lock().remove(key);
+        self.lock().map.remove(key);
     }
 
     /// Hands a COMPLETED or ERROR to its transaction; false when no transaction waits for it.
     pub(crate) fn complete(&self, msg: ChaincodeMessage) -> bool {
-        let ctx = self.lock().get(&msg.tx_key()).cloned();
-        let waiter = ctx.and_then(|c| c.response.lock().unwrap_or_else(|e| e.into_inner()).take());
+        let ctx = self.lock().map.get(&msg.tx_key()).cloned();
+        let Some(ctx) = ctx else { return false };
+        ctx.done.store(true, Ordering::Release);
+        let waiter = ctx
+            .response
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
         match waiter {
             Some(w) => w.send(msg).is_ok(),
             None => false,
         }
     }
 
-    /// Ends every transaction: their callers see the stream terminated.
+    /// Ends every transaction and refuses new ones: their callers see the stream terminated.
     pub(crate) fn close_all(&self) {
-        let all: Vec<_> = self.lock().drain().map(|(_, c)| c).collect();
+        let all: Vec<_> = {
+            let mut inner = self.lock();
+            inner.closed = true;
+            inner.map.drain().map(|(_, c)| c).collect()
+        };
         for ctx in all {
+            ctx.done.store(true, Ordering::Release);
             ctx.response
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
@@ -145,6 +186,6 @@ impl TransactionContexts {
 
     /// How many transactions are running.
     pub(crate) fn len(&self) -> usize {
-        self.lock().len()
+        self.lock().map.len()
     }
 }

@@ -41,12 +41,19 @@ pub(crate) struct PeerParams {
 }
 
 /// A transaction in flight: the reply slot of its one outstanding request.
-type Waiter = Option<oneshot::Sender<ChaincodeMessage>>;
+#[derive(Default)]
+struct Slot {
+    waiter: Option<oneshot::Sender<ChaincodeMessage>>,
+    /// A request was given up (its future dropped) before its reply came. The protocol
+    /// routes replies by transaction only, so a later request could receive that reply:
+    /// the transaction makes no more requests.
+    abandoned: bool,
+}
 
 /// State shared by the reader loop and the transactions of one conversation.
 pub(crate) struct Handler {
     sender: MessageSender,
-    txs: Mutex<HashMap<TxKey, Waiter>>,
+    txs: Mutex<HashMap<TxKey, Slot>>,
     params: OnceLock<PeerParams>,
 }
 
@@ -63,7 +70,7 @@ impl Handler {
         self.params.get().copied().unwrap_or_default()
     }
 
-    fn txs(&self) -> std::sync::MutexGuard<'_, HashMap<TxKey, Waiter>> {
+    fn txs(&self) -> std::sync::MutexGuard<'_, HashMap<TxKey, Slot>> {
         // A panic while holding this lock cannot leave the map inconsistent.
         self.txs.lock().unwrap_or_else(|e| e.into_inner())
     }
@@ -78,13 +85,41 @@ impl Handler {
     ) -> Result<Bytes> {
         let (tx, rx) = oneshot::channel();
         match self.txs().get_mut(key) {
-            Some(slot) => *slot = Some(tx),
+            Some(slot) if slot.abandoned => {
+                return Err(Error::Protocol(format!(
+                    "transaction {key} gave up a request before its reply came; \
+                     a later request could get that reply, so it makes no more requests"
+                )));
+            }
+            Some(slot) => slot.waiter = Some(tx),
             None => return Err(Error::Protocol(format!("transaction {key} is not running"))),
         }
+        // If this future is dropped before the reply, the transaction is marked.
+        struct Outstanding<'a> {
+            handler: &'a Handler,
+            key: &'a TxKey,
+            answered: bool,
+        }
+        impl Drop for Outstanding<'_> {
+            fn drop(&mut self) {
+                if !self.answered
+                    && let Some(slot) = self.handler.txs().get_mut(self.key)
+                {
+                    slot.waiter = None;
+                    slot.abandoned = true;
+                }
+            }
+        }
+        let mut outstanding = Outstanding {
+            handler: self,
+            key,
+            answered: false,
+        };
         let msg =
             ChaincodeMessage::with_payload(kind, key.channel_id.clone(), key.txid.clone(), payload);
         self.sender.send(msg).await.map_err(|_| Error::closed())?;
         let reply = rx.await.map_err(|_| Error::closed())?;
+        outstanding.answered = true;
         match reply.kind() {
             Some(MessageType::Response) => Ok(reply.payload),
             Some(MessageType::Error) => Err(Error::Peer {
@@ -110,7 +145,10 @@ impl Handler {
 
     /// Hands a RESPONSE or ERROR to the request waiting for it.
     fn route(&self, msg: ChaincodeMessage) {
-        let waiter = self.txs().get_mut(&msg.tx_key()).and_then(Option::take);
+        let waiter = self
+            .txs()
+            .get_mut(&msg.tx_key())
+            .and_then(|slot| slot.waiter.take());
         match waiter {
             Some(waiter) => {
                 let _ = waiter.send(msg);
@@ -226,7 +264,7 @@ fn dispatch(
                     handler.reply_error(&msg, format!("transaction {key} is already running"));
                     return Ok(state);
                 }
-                txs.insert(key.clone(), None);
+                txs.insert(key.clone(), Slot::default());
             }
             let handler = Arc::clone(handler);
             let chaincode = Arc::clone(chaincode);

@@ -55,6 +55,16 @@ impl Chaincode for Probe {
                 shim::success(keys.join(","))
             }
             "panic" => panic!("boom in {}", stub.tx_id()),
+            "impatient" => {
+                // Gives up on a read, then reads again.
+                let first =
+                    tokio::time::timeout(Duration::from_millis(50), stub.get_state("a")).await;
+                assert!(first.is_err(), "the first read timed out");
+                match stub.get_state("b").await {
+                    Ok(v) => shim::success(format!("second read got {v:?}")),
+                    Err(e) => shim::error(e.to_string()),
+                }
+            }
             _ => shim::error("unknown"),
         }
     }
@@ -427,4 +437,27 @@ impl<F: std::future::Future> NowOrNever for F {
     fn now_or_never_is_none(self) -> bool {
         futures::FutureExt::now_or_never(self).is_none()
     }
+}
+
+#[tokio::test]
+async fn a_transaction_that_gave_up_a_request_makes_no_more_so_no_reply_goes_astray() {
+    let mut peer = Peer::ready(None).await;
+    peer.transaction("tx", &["impatient"]).await;
+    let first = peer.recv().await;
+    assert_eq!(GetState::decode(first.payload.clone()).unwrap().key, "a");
+    // The chaincode gave up on "a" and its next request is refused locally: the next message
+    // is its result, not a GET_STATE for "b".
+    let done = peer.recv().await;
+    let response = response_of(&done);
+    assert_eq!(response.status, 500);
+    assert!(
+        response
+            .message
+            .contains("gave up a request before its reply came"),
+        "{}",
+        response.message
+    );
+    // The late reply to "a" reaches nobody.
+    peer.respond(&first, "A").await;
+    assert!(!peer.shim.is_finished());
 }

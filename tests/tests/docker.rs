@@ -24,6 +24,8 @@ fn docker_peer(peer_id: &str, settings: Settings) -> TestPeer {
             c.peer_id = peer_id;
             c.network_id = "dockertest".into();
             c.settings = settings;
+            // Covers building the image on first launch, as Fabric's startup timeout does.
+            c.startup_timeout = std::time::Duration::from_secs(120);
         })
         .grpc(true)
         .build()

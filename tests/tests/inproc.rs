@@ -576,3 +576,38 @@ async fn stop_all_stops_what_was_launched_and_shutdown_refuses_new_work() {
     let err = peer.invoke(CH, "kvscc", &["get", "k"]).await.unwrap_err();
     assert!(matches!(err, Error::ShuttingDown), "{}", err.report());
 }
+
+#[tokio::test]
+async fn the_startup_timeout_covers_a_start_that_hangs() {
+    let peer = TestPeer::builder()
+        .config(|c| c.startup_timeout = Duration::from_millis(300))
+        .with(move |b| {
+            b.vm("SYSTEM", move |ctx| {
+                let inproc =
+                    InprocVm::new(ctx.stream_handler.clone().unwrap(), SystemChaincodes::new());
+                Ok(Arc::new(CountingVm {
+                    inner: Arc::new(inproc),
+                    starts: Arc::new(AtomicUsize::new(0)),
+                    swallow: Arc::new(AtomicUsize::new(0)),
+                    // Like an image build or a daemon that does not answer.
+                    start_delay: Duration::from_secs(30),
+                }) as Arc<dyn vm_api::Vm>)
+            })
+        })
+        .build();
+    let started = std::time::Instant::now();
+    let err = tokio::time::timeout(
+        Duration::from_secs(5),
+        peer.invoke(CH, "kvscc", &["get", "k"]),
+    )
+    .await
+    .expect("the launch does not hang")
+    .unwrap_err();
+    assert!(
+        err.report().contains("did not register within 300ms"),
+        "{}",
+        err.report()
+    );
+    assert!(started.elapsed() < Duration::from_secs(2));
+    assert!(peer.support.registry().launched().is_empty());
+}

@@ -232,3 +232,35 @@ async fn an_unknown_package_path_is_a_clear_error() {
     assert!(peer.support.registry().launched().is_empty());
     peer.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn what_an_exited_chaincode_left_in_its_process_group_goes_with_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let marker = dir.path().join("helper.pid");
+    let leaky = script(
+        dir.path(),
+        "leaky",
+        &format!(
+            "sleep 600 &\necho $! > {}\necho 'helper started, leaving'\nexit 5",
+            marker.display()
+        ),
+    );
+    let peer = TestPeer::builder().grpc(true).build();
+    let def = peer.define_process("leaky", "1", "binary", &leaky);
+    let err = peer.support.launch(&def).await.unwrap_err();
+    assert!(err.report().contains("exited with 5"), "{}", err.report());
+    let helper: u32 = std::fs::read_to_string(&marker)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while process_alive(helper) && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(
+        !process_alive(helper),
+        "the background helper was swept with its chaincode"
+    );
+    peer.shutdown().await;
+}

@@ -429,3 +429,335 @@ async fn an_in_process_chaincode_registering_under_another_name_fails_its_launch
         err.report()
     );
 }
+
+impl Raw {
+    fn connect_with_capacity(peer: &TestPeer, capacity: usize) -> Raw {
+        let (peer_end, cc_end) = in_memory_pair(capacity);
+        let support = peer.support.clone();
+        tokio::spawn(async move {
+            support
+                .handle_chaincode_stream(peer_end, StreamOrigin::default())
+                .await
+        });
+        Raw { end: cc_end }
+    }
+}
+
+/// Starts a transaction on `name` in the background and returns the TRANSACTION message.
+async fn begin(
+    peer: &TestPeer,
+    raw: &mut Raw,
+    name: &str,
+    simulator: Option<std::sync::Arc<dyn peer_support::ledger::TxSimulator>>,
+) -> (
+    ChaincodeMessage,
+    tokio::task::JoinHandle<peer_support::Result<peer_support::ExecuteResult>>,
+) {
+    let support = peer.support.clone();
+    let input = tests::input(&["x"]);
+    let (mut params, _) = peer.tx(CH, name, &input);
+    if let Some(sim) = simulator {
+        params.simulator = Some(sim);
+    }
+    let name = name.to_owned();
+    let run = tokio::spawn(async move { support.execute(&params, &name, input).await });
+    let tx = raw.recv().await.unwrap();
+    assert_eq!(tx.kind(), Some(T::Transaction));
+    (tx, run)
+}
+
+#[tokio::test]
+async fn an_inverted_range_is_empty_and_a_panicking_ledger_is_an_error_reply() {
+    use peer_support::ledger::{Metadata, QueryExecutor, StateIterator, TxSimulator};
+    /// A ledger whose reads panic.
+    struct Broken;
+    impl QueryExecutor for Broken {
+        fn get_state(&self, _: &str, _: &str) -> peer_support::Result<Option<Bytes>> {
+            panic!("the ledger's disk is on fire")
+        }
+        fn get_state_metadata(&self, _: &str, _: &str) -> peer_support::Result<Metadata> {
+            Ok(Metadata::new())
+        }
+        fn get_state_range(
+            &self,
+            _: &str,
+            _: &str,
+            _: &str,
+        ) -> peer_support::Result<Box<dyn StateIterator>> {
+            Err(peer_support::Error::Ledger("no ranges".into()))
+        }
+        fn execute_query(&self, _: &str, _: &str) -> peer_support::Result<Box<dyn StateIterator>> {
+            Err(peer_support::Error::Ledger("no queries".into()))
+        }
+        fn get_private_data(
+            &self,
+            _: &str,
+            _: &str,
+            _: &str,
+        ) -> peer_support::Result<Option<Bytes>> {
+            Ok(None)
+        }
+        fn get_private_data_hash(
+            &self,
+            _: &str,
+            _: &str,
+            _: &str,
+        ) -> peer_support::Result<Option<Bytes>> {
+            Ok(None)
+        }
+        fn get_private_data_metadata(
+            &self,
+            _: &str,
+            _: &str,
+            _: &str,
+        ) -> peer_support::Result<Metadata> {
+            Ok(Metadata::new())
+        }
+        fn get_private_data_range(
+            &self,
+            _: &str,
+            _: &str,
+            _: &str,
+            _: &str,
+        ) -> peer_support::Result<Box<dyn StateIterator>> {
+            Err(peer_support::Error::Ledger("no ranges".into()))
+        }
+        fn execute_query_on_private_data(
+            &self,
+            _: &str,
+            _: &str,
+            _: &str,
+        ) -> peer_support::Result<Box<dyn StateIterator>> {
+            Err(peer_support::Error::Ledger("no queries".into()))
+        }
+    }
+    impl TxSimulator for Broken {
+        fn set_state(&self, _: &str, _: &str, _: Bytes) -> peer_support::Result<()> {
+            Ok(())
+        }
+        fn delete_state(&self, _: &str, _: &str) -> peer_support::Result<()> {
+            Ok(())
+        }
+        fn set_state_metadata(
+            &self,
+            _: &str,
+            _: &str,
+            _: &str,
+            _: Bytes,
+        ) -> peer_support::Result<()> {
+            Ok(())
+        }
+        fn set_private_data(
+            &self,
+            _: &str,
+            _: &str,
+            _: &str,
+            _: Bytes,
+        ) -> peer_support::Result<()> {
+            Ok(())
+        }
+        fn delete_private_data(&self, _: &str, _: &str, _: &str) -> peer_support::Result<()> {
+            Ok(())
+        }
+        fn set_private_data_metadata(
+            &self,
+            _: &str,
+            _: &str,
+            _: &str,
+            _: &str,
+            _: Bytes,
+        ) -> peer_support::Result<()> {
+            Ok(())
+        }
+        fn purge_private_data(&self, _: &str, _: &str, _: &str) -> peer_support::Result<()> {
+            Ok(())
+        }
+    }
+
+    let peer = dev_peer();
+    define_dev(&peer, "raw");
+    let mut raw = Raw::connect(&peer);
+    raw.register("raw:1").await;
+    raw.recv().await;
+    // Start after end: an empty result, not a panic.
+    let (tx, run) = begin(&peer, &mut raw, "raw", None).await;
+    let range = proto::protos::GetStateByRange {
+        start_key: "b".into(),
+        end_key: "a".into(),
+        ..Default::default()
+    };
+    raw.send(ChaincodeMessage::with_payload(
+        T::GetStateByRange,
+        &tx.channel_id,
+        &tx.txid,
+        range.encode_to_vec(),
+    ))
+    .await;
+    let reply = raw.recv().await.unwrap();
+    assert_eq!(reply.kind(), Some(T::Response), "{}", reply.payload_text());
+    let batch = proto::protos::QueryResponse::decode(reply.payload).unwrap();
+    assert!(batch.results.is_empty() && !batch.has_more);
+    raw.send(ChaincodeMessage::with_payload(
+        T::Completed,
+        &tx.channel_id,
+        &tx.txid,
+        proto::protos::Response::ok("").encode_to_vec(),
+    ))
+    .await;
+    run.await.unwrap().unwrap();
+    // A ledger that panics: the request gets an ERROR and the stream goes on.
+    let (tx, run) = begin(&peer, &mut raw, "raw", Some(std::sync::Arc::new(Broken))).await;
+    raw.send(ChaincodeMessage::with_payload(
+        T::GetState,
+        &tx.channel_id,
+        &tx.txid,
+        GetState {
+            key: "k".into(),
+            ..Default::default()
+        }
+        .encode_to_vec(),
+    ))
+    .await;
+    let reply = raw.recv().await.unwrap();
+    assert_eq!(reply.kind(), Some(T::Error));
+    assert!(
+        reply
+            .payload_text()
+            .contains("internal error in the peer serving GET_STATE"),
+        "{}",
+        reply.payload_text()
+    );
+    raw.send(ChaincodeMessage::with_payload(
+        T::Completed,
+        &tx.channel_id,
+        &tx.txid,
+        proto::protos::Response::ok("alive").encode_to_vec(),
+    ))
+    .await;
+    assert_eq!(ok_text(&run.await.unwrap().unwrap()), "alive");
+    assert_eq!(peer.support.registry().registered(), ["raw:1"]);
+}
+
+#[tokio::test]
+async fn a_chaincode_that_stops_reading_is_timed_out_and_dropped() {
+    let peer = TestPeer::builder()
+        .config(|c| {
+            c.dev_mode = true;
+            c.execute_timeout = Duration::from_millis(300);
+        })
+        .build();
+    define_dev(&peer, "deaf");
+    // Room for one message towards the chaincode.
+    let mut raw = Raw::connect_with_capacity(&peer, 1);
+    assert_eq!(raw.register("deaf:1").await.kind(), Some(T::Registered));
+    raw.recv().await; // READY; from now on the chaincode reads nothing.
+    let calls: Vec<_> = (0..3)
+        .map(|_| {
+            let support = peer.support.clone();
+            let input = tests::input(&["x"]);
+            let (params, _) = peer.tx(CH, "deaf", &input);
+            tokio::spawn(async move { support.execute(&params, "deaf", input).await })
+        })
+        .collect();
+    for call in calls {
+        let err = timeout(Duration::from_secs(5), call)
+            .await
+            .expect("bounded by the execute timeout")
+            .unwrap()
+            .unwrap_err();
+        assert!(
+            matches!(err, Error::ExecuteTimeout { .. }),
+            "{}",
+            err.report()
+        );
+    }
+    // It floods requests and reads no replies: the peer stops serving it instead of queueing.
+    for i in 0..50 {
+        if raw
+            .end
+            .sender
+            .send(ChaincodeMessage::new(T::GetState, CH, format!("junk{i}")))
+            .await
+            .is_err()
+        {
+            break;
+        }
+    }
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while peer
+        .support
+        .registry()
+        .registered()
+        .contains(&"deaf:1".to_owned())
+        && tokio::time::Instant::now() < deadline
+    {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(
+        peer.support.registry().registered().is_empty(),
+        "the deaf chaincode was dropped"
+    );
+}
+
+#[tokio::test]
+async fn chaincode_calls_beyond_the_limit_are_refused_not_waited_for() {
+    let peer = TestPeer::builder()
+        .config(|c| {
+            c.dev_mode = true;
+            c.max_concurrent_requests = 1;
+        })
+        .chaincode("trouble", "1", tests::fixtures::troublemaker)
+        .build();
+    define_dev(&peer, "caller");
+    let mut raw = Raw::connect(&peer);
+    raw.register("caller:1").await;
+    raw.recv().await;
+    let call = |to: &ChaincodeMessage| {
+        let spec = proto::protos::ChaincodeSpec {
+            chaincode_id: Some(ChaincodeId {
+                name: "trouble".into(),
+                ..Default::default()
+            }),
+            input: Some(tests::input(&["sleep", "500"])),
+            ..Default::default()
+        };
+        ChaincodeMessage::with_payload(
+            T::InvokeChaincode,
+            to.channel_id.clone(),
+            to.txid.clone(),
+            spec.encode_to_vec(),
+        )
+    };
+    let (tx1, run1) = begin(&peer, &mut raw, "caller", None).await;
+    let (tx2, run2) = begin(&peer, &mut raw, "caller", None).await;
+    raw.send(call(&tx1)).await;
+    raw.send(call(&tx2)).await;
+    // The second call is refused at once; the first is answered after the callee's sleep.
+    let first = raw.recv().await.unwrap();
+    assert_eq!(
+        (first.kind(), first.txid.as_str()),
+        (Some(T::Error), tx2.txid.as_str())
+    );
+    assert!(
+        first
+            .payload_text()
+            .contains("too many chaincode-to-chaincode calls"),
+        "{}",
+        first.payload_text()
+    );
+    let second = raw.recv().await.unwrap();
+    assert_eq!(
+        (second.kind(), second.txid.as_str()),
+        (Some(T::Response), tx1.txid.as_str())
+    );
+    for (tx, run) in [(tx1, run1), (tx2, run2)] {
+        raw.send(ChaincodeMessage::with_payload(
+            T::Completed,
+            &tx.channel_id,
+            &tx.txid,
+            proto::protos::Response::ok("").encode_to_vec(),
+        ))
+        .await;
+        run.await.unwrap().unwrap();
+    }
+}

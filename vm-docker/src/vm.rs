@@ -412,6 +412,12 @@ impl Vm for DockerVm {
     async fn start(&self, req: &StartRequest) -> Result<()> {
         let docker = self.docker().await?;
         let names = self.names(&req.ccid)?;
+        // Packed before anything is created, so a failure here leaves nothing behind.
+        let files = if req.files.is_empty() {
+            None
+        } else {
+            Some(files_archive(req)?)
+        };
         // Like Fabric: whatever is left of an earlier container goes first.
         self.remove_quietly(docker, &names.container).await;
         match self.create(docker, req, &names).await {
@@ -429,17 +435,13 @@ impl Vm for DockerVm {
                 ));
             }
         }
-        if !req.files.is_empty() {
+        if let Some(files) = files {
             let options = UploadToContainerOptions {
                 path: "/".into(),
                 ..UploadToContainerOptions::default()
             };
             if let Err(e) = docker
-                .upload_to_container(
-                    &names.container,
-                    Some(options),
-                    bollard::body_full(files_archive(req)?),
-                )
+                .upload_to_container(&names.container, Some(options), bollard::body_full(files))
                 .await
             {
                 self.remove_quietly(docker, &names.container).await;

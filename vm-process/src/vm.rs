@@ -3,6 +3,7 @@
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::process::Stdio;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -63,8 +64,10 @@ impl ProcessConfig {
 struct Instance {
     /// Process id, which is also its process group id.
     pid: Pid,
-    /// The exit code, once it exited.
+    /// The exit code, once it exited (and its output was read).
     exited: watch::Receiver<Option<i64>>,
+    /// Set the moment the leader is reaped: from then on its id may be reused.
+    reaped: Arc<AtomicBool>,
     output: RecentOutput,
     /// Private folder with the TLS files; removed with the instance.
     _files: tempfile::TempDir,
@@ -75,9 +78,13 @@ impl Instance {
         self.exited.borrow().is_none()
     }
 
-    /// Signals the whole process group; a group that is gone already is fine.
+    /// Signals the whole process group while its leader runs. Once the leader is reaped the
+    /// group id may be reused by an unrelated process, so it is not signalled then (the
+    /// waiter swept the group when the leader exited).
     fn signal(&self, signal: Signal) {
-        let _ = killpg(self.pid, signal);
+        if !self.reaped.load(Ordering::Acquire) {
+            let _ = killpg(self.pid, signal);
+        }
     }
 
     async fn wait(&self) -> i64 {
@@ -219,6 +226,8 @@ impl ProcessVm {
                 .map(|p| capture(&output, name.clone(), "stderr", p)),
         ];
         let (exited_tx, exited) = watch::channel(None);
+        let reaped = Arc::new(AtomicBool::new(false));
+        let reaped_flag = Arc::clone(&reaped);
         tokio::spawn(async move {
             let code = match child.wait().await {
                 Ok(status) => exit_code(status),
@@ -227,6 +236,11 @@ impl ProcessVm {
                     -1
                 }
             };
+            reaped_flag.store(true, Ordering::Release);
+            // What the chaincode left running in its group goes with it. Right after the
+            // leader is reaped its group id cannot belong to anyone else yet: it is still in
+            // use by the remaining members, or there are none and the signal finds nothing.
+            let _ = killpg(pid, Signal::SIGKILL);
             // Let the readers take in the last lines (a grandchild may hold the pipes open).
             for reader in readers.into_iter().flatten() {
                 let _ = tokio::time::timeout(Duration::from_millis(200), reader).await;
@@ -237,6 +251,7 @@ impl ProcessVm {
         Ok(Instance {
             pid,
             exited,
+            reaped,
             output,
             _files: files,
         })
@@ -307,10 +322,6 @@ impl Vm for ProcessVm {
                 instance.signal(Signal::SIGKILL);
                 instance.wait().await;
             }
-        }
-        if !req.dont_kill {
-            // Anything the chaincode left in its group goes too.
-            instance.signal(Signal::SIGKILL);
         }
         if !req.dont_remove {
             let mut instances = self.lock();

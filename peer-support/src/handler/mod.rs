@@ -12,10 +12,11 @@
 mod invoke;
 mod requests;
 
+use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, OnceLock, Weak};
 use std::time::Duration;
 
-use futures::StreamExt;
+use futures::{FutureExt, StreamExt};
 use prost::Message;
 use proto::protos::{ChaincodeAdditionalParams, ChaincodeId, ChaincodeMessage};
 use proto::stream::{ChaincodeStream, MessageReceiver, MessageSender};
@@ -24,7 +25,7 @@ use tokio::sync::Semaphore;
 use vm_api::StreamOrigin;
 
 use crate::chaincode_support::SupportInner;
-use crate::tx_context::{NewContext, StateAccess, TransactionContexts};
+use crate::tx_context::{NewContext, Refused, StateAccess, TransactionContexts};
 use crate::{Error, Result, SupportConfig, TxParams};
 
 /// The peer's end of one chaincode's stream.
@@ -49,16 +50,6 @@ impl Handler {
         self.support.upgrade().ok_or(Error::ShuttingDown)
     }
 
-    /// Sends from the reader loop without blocking it.
-    fn send_detached(&self, msg: ChaincodeMessage) {
-        proto::stream::send_detached(&self.sender, msg);
-    }
-
-    fn reply_error(&self, to: &ChaincodeMessage, text: String) {
-        tracing::warn!(chaincode = self.name(), txid = %to.txid, "{text}");
-        self.send_detached(ChaincodeMessage::error_reply(to, text));
-    }
-
     /// Sends INIT or TRANSACTION `msg` and waits for the chaincode's COMPLETED or ERROR.
     pub(crate) async fn execute(
         &self,
@@ -76,12 +67,20 @@ impl Handler {
             state,
             history: params.history.clone(),
         };
-        let Some((_ctx, response)) = self.contexts.create(new) else {
-            return Err(Error::DuplicateTransaction {
-                ccid: self.name().to_owned(),
-                channel: params.channel_id.clone(),
-                txid: params.tx_id.clone(),
-            });
+        let terminated = || Error::StreamTerminated {
+            ccid: self.name().to_owned(),
+            reason: None,
+        };
+        let (_ctx, response) = match self.contexts.create(new) {
+            Ok(created) => created,
+            Err(Refused::Duplicate) => {
+                return Err(Error::DuplicateTransaction {
+                    ccid: self.name().to_owned(),
+                    channel: params.channel_id.clone(),
+                    txid: params.tx_id.clone(),
+                });
+            }
+            Err(Refused::Closed) => return Err(terminated()),
         };
         // Remove the context however this ends (including the caller giving up).
         struct Cleanup<'a>(&'a TransactionContexts, TxKey);
@@ -91,14 +90,13 @@ impl Handler {
             }
         }
         let _cleanup = Cleanup(&self.contexts, key);
-        let terminated = || Error::StreamTerminated {
-            ccid: self.name().to_owned(),
-            reason: None,
+        // The timeout covers sending too: a chaincode that stops reading cannot hold us.
+        let exchange = async {
+            self.sender.send(msg).await.map_err(|_| terminated())?;
+            response.await.map_err(|_| terminated())
         };
-        self.sender.send(msg).await.map_err(|_| terminated())?;
-        match tokio::time::timeout(timeout, response).await {
-            Ok(Ok(reply)) => Ok(reply),
-            Ok(Err(_)) => Err(terminated()),
+        match tokio::time::timeout(timeout, exchange).await {
+            Ok(outcome) => outcome,
             Err(_) => Err(Error::ExecuteTimeout {
                 ccid: self.name().to_owned(),
                 txid: params.tx_id.clone(),
@@ -131,22 +129,33 @@ impl Handler {
         }
         support.registry.register(&name, Arc::clone(self))?;
         let _ = self.name.set(name.clone());
-        self.send_detached(ChaincodeMessage::new(MessageType::Registered, "", ""));
+        Ok(name)
+    }
+
+    /// The READY message, with what the peer offers (Fabric 3.1's parameters).
+    fn ready_message(&self) -> ChaincodeMessage {
         let params = ChaincodeAdditionalParams {
             use_write_batch: self.config.write_batch.is_some(),
             max_size_write_batch: self.config.write_batch.unwrap_or(0),
             use_get_multiple_keys: self.config.get_multiple.is_some(),
             max_size_get_multiple_keys: self.config.get_multiple.unwrap_or(0),
         };
-        self.send_detached(ChaincodeMessage::with_payload(
-            MessageType::Ready,
-            "",
-            "",
-            params.encode_to_vec(),
-        ));
-        support.registry.ready(&name);
-        tracing::info!(chaincode = %name, "chaincode registered");
-        Ok(name)
+        ChaincodeMessage::with_payload(MessageType::Ready, "", "", params.encode_to_vec())
+    }
+
+    /// Sends a message from the reader, waiting while the chaincode's queue is full, but not
+    /// longer than the execute timeout: false when the chaincode stopped reading (or left).
+    /// Waiting, not queueing, bounds what a chaincode that does not read can make us hold.
+    async fn reply(&self, msg: ChaincodeMessage) -> bool {
+        matches!(
+            tokio::time::timeout(self.config.execute_timeout, self.sender.send(msg)).await,
+            Ok(Ok(()))
+        )
+    }
+
+    async fn reply_error(&self, to: &ChaincodeMessage, text: String) -> bool {
+        tracing::warn!(chaincode = self.name(), txid = %to.txid, "{text}");
+        self.reply(ChaincodeMessage::error_reply(to, text)).await
     }
 
     /// Runs the stream until it ends.
@@ -169,7 +178,20 @@ impl Handler {
                 }
             })
         });
-        let reason = self.read_loop(&mut receiver).await;
+        // Whatever happens in the loop, even a panic, the handler leaves the registry.
+        let reason = match AssertUnwindSafe(self.read_loop(&mut receiver))
+            .catch_unwind()
+            .await
+        {
+            Ok(reason) => reason,
+            Err(_) => {
+                tracing::error!(
+                    chaincode = self.name(),
+                    "the chaincode's stream handler panicked"
+                );
+                Some("internal error in the peer's handler".into())
+            }
+        };
         if let Some(task) = keepalive {
             task.abort();
         }
@@ -201,11 +223,26 @@ impl Handler {
                         "chaincode handler cannot handle {} while in created state: REGISTER first",
                         msg.kind_name()
                     );
-                    self.reply_error(&msg, text);
+                    if !self.reply_error(&msg, text).await {
+                        return Some("the chaincode does not read its replies".into());
+                    }
                     continue;
                 }
                 match self.register(&msg) {
-                    Ok(_) => registered = true,
+                    Ok(name) => {
+                        registered = true;
+                        let welcomed = self
+                            .reply(ChaincodeMessage::new(MessageType::Registered, "", ""))
+                            .await
+                            && self.reply(self.ready_message()).await;
+                        if !welcomed {
+                            return Some("the chaincode does not read its replies".into());
+                        }
+                        if let Ok(support) = self.support() {
+                            support.registry.ready(&name);
+                        }
+                        tracing::info!(chaincode = %name, "chaincode registered");
+                    }
                     Err(e) => {
                         let text = e.report();
                         if let Some(expected) = &self.origin.expected
@@ -215,13 +252,13 @@ impl Handler {
                                 .registry
                                 .failed(&expected.registered_name(), Arc::new(e));
                         }
-                        self.reply_error(&msg, text.clone());
+                        self.reply_error(&msg, text.clone()).await;
                         return Some(text);
                     }
                 }
                 continue;
             }
-            match kind {
+            let answered = match kind {
                 Some(MessageType::Completed | MessageType::Error) => {
                     if !self.contexts.complete(msg) {
                         tracing::warn!(
@@ -229,39 +266,66 @@ impl Handler {
                             "result for a transaction nobody waits for"
                         );
                     }
+                    true
                 }
                 Some(MessageType::Register) => {
-                    self.reply_error(
-                        &msg,
-                        format!("chaincode {} is already registered", self.name()),
-                    );
+                    let text = format!("chaincode {} is already registered", self.name());
+                    self.reply_error(&msg, text).await
                 }
                 Some(MessageType::InvokeChaincode) => {
-                    // Calls wait for another chaincode: each runs on its own task, at most
-                    // `max_concurrent_requests` at once (backpressure on the stream).
-                    let Ok(permit) = Arc::clone(&self.requests).acquire_owned().await else {
-                        return Some("request limiter closed".into());
-                    };
-                    let handler = Arc::clone(self);
-                    tokio::spawn(async move {
-                        let reply = handler.reply_to_invoke(&msg).await;
-                        let _ = handler.sender.send(reply).await;
-                        drop(permit);
-                    });
+                    // A call waits for another chaincode, so it runs on its own task; at most
+                    // `max_concurrent_requests` at once, further calls are refused rather than
+                    // waited for (waiting here would stop the replies they depend on).
+                    match Arc::clone(&self.requests).try_acquire_owned() {
+                        Ok(permit) => {
+                            let handler = Arc::clone(self);
+                            tokio::spawn(async move {
+                                let reply = match AssertUnwindSafe(handler.reply_to_invoke(&msg))
+                                    .catch_unwind()
+                                    .await
+                                {
+                                    Ok(reply) => reply,
+                                    Err(_) => ChaincodeMessage::error_reply(
+                                        &msg,
+                                        "internal error in the peer while calling the chaincode",
+                                    ),
+                                };
+                                handler.reply(reply).await;
+                                drop(permit);
+                            });
+                            true
+                        }
+                        Err(_) => {
+                            let text = format!(
+                                "too many chaincode-to-chaincode calls in flight on chaincode {} (at most {})",
+                                self.name(),
+                                self.config.max_concurrent_requests
+                            );
+                            self.reply_error(&msg, text).await
+                        }
+                    }
                 }
                 Some(kind) if requests::is_request(kind) => {
                     // State requests are short, synchronous ledger calls: served in order
-                    // right here, which saves a task hand-off per round trip.
-                    let reply = self.reply_to_state(&msg);
-                    self.send_detached(reply);
+                    // right here, which saves a task hand-off per round trip. A panic in a
+                    // ledger becomes an ERROR reply, not a dead stream.
+                    let reply = std::panic::catch_unwind(AssertUnwindSafe(|| self.reply_to_state(&msg)))
+                        .unwrap_or_else(|_| {
+                            tracing::error!(chaincode = self.name(), txid = %msg.txid, "serving {} panicked", msg.kind_name());
+                            ChaincodeMessage::error_reply(&msg, format!("internal error in the peer serving {}", msg.kind_name()))
+                        });
+                    self.reply(reply).await
                 }
                 _ => {
                     let text = format!(
                         "chaincode handler cannot handle {} in ready state",
                         msg.kind_name()
                     );
-                    self.reply_error(&msg, text);
+                    self.reply_error(&msg, text).await
                 }
+            };
+            if !answered {
+                return Some("the chaincode does not read its replies".into());
             }
         }
     }

@@ -88,7 +88,7 @@ impl Handler {
                 .ok_or_else(|| Error::Protocol("unknown message type".into()))?;
             self.serve_state(&ctx, kind, &msg.payload)
         });
-        self.reply(msg, outcome)
+        self.answer(msg, outcome)
     }
 
     /// The reply to INVOKE_CHAINCODE, once the callee answered.
@@ -97,20 +97,28 @@ impl Handler {
             Ok(ctx) => self.invoke_chaincode(&ctx, &msg.payload).await,
             Err(e) => Err(e),
         };
-        self.reply(msg, outcome)
+        self.answer(msg, outcome)
     }
 
     fn context_of(&self, msg: &ChaincodeMessage) -> Result<Arc<TransactionContext>> {
-        self.contexts.get(msg.tx_key()).ok_or_else(|| {
+        let ctx = self.contexts.get(msg.tx_key()).ok_or_else(|| {
             Error::Protocol(format!(
                 "no transaction context for {}: the transaction is not running on chaincode {}",
                 msg.tx_key(),
                 self.name()
             ))
-        })
+        })?;
+        if ctx.is_done() {
+            return Err(Error::Protocol(format!(
+                "transaction {} already has its result: no more requests",
+                msg.tx_key()
+            )));
+        }
+        Ok(ctx)
     }
 
-    fn reply(&self, msg: &ChaincodeMessage, outcome: Result<Bytes>) -> ChaincodeMessage {
+    /// RESPONSE with the result, or ERROR with the failure, for request `msg`.
+    fn answer(&self, msg: &ChaincodeMessage, outcome: Result<Bytes>) -> ChaincodeMessage {
         match outcome {
             Ok(payload) => ChaincodeMessage::with_payload(
                 MessageType::Response,
@@ -319,6 +327,8 @@ impl Handler {
     ) -> Result<Bytes> {
         let query = match page {
             Some((size, bookmark)) => {
+                // A page is read at once: never more than the total query limit.
+                let size = size.min(self.config.total_query_limit);
                 // A range starts at its bookmark; a rich query skips to it.
                 let skip = if skip_to_bookmark {
                     bookmark.as_str()

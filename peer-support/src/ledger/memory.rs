@@ -53,6 +53,10 @@ impl VersionedDb for MemoryDb {
         end: &str,
         limit: usize,
     ) -> Result<Vec<(String, VersionedValue)>> {
+        if !end.is_empty() && start >= end {
+            // An empty (or inverted) range: BTreeMap::range would panic on the latter.
+            return Ok(Vec::new());
+        }
         let inner = self.read();
         let lower = Bound::Included((ns.to_owned(), start.to_owned()));
         let upper = if end.is_empty() {

@@ -83,33 +83,23 @@ impl Simulator {
         })
     }
 
+    /// Runs a rich query lazily: the namespace is scanned in chunks and filtered as the
+    /// results are read. Like Fabric's, rich query results are not re-validated at commit.
     fn query(&self, ns: &str, report_ns: &str, query: &str) -> Result<Box<dyn StateIterator>> {
         let selector = Selector::parse(query)?;
-        let mut results = Vec::new();
-        let mut start = String::new();
-        loop {
-            let chunk = self.db.scan(ns, &start, "", SCAN_CHUNK)?;
-            let done = chunk.len() < SCAN_CHUNK;
-            if let Some((last, _)) = chunk.last() {
-                start = successor(last);
-            }
-            results.extend(
-                chunk
-                    .into_iter()
-                    .filter(|(_, v)| selector.matches(&v.value))
-                    .map(|(key, v)| Kv {
-                        namespace: report_ns.to_owned(),
-                        key,
-                        value: v.value,
-                    }),
-            );
-            if done {
-                break;
-            }
-        }
-        Ok(Box::new(
-            results.into_iter().map(Ok).collect::<VecDeque<_>>(),
-        ))
+        Ok(Box::new(Filtered {
+            inner: RangeIterator {
+                db: Arc::clone(&self.db),
+                namespace: ns.to_owned(),
+                report_ns: report_ns.to_owned(),
+                next_start: String::new(),
+                end: String::new(),
+                buffer: VecDeque::new(),
+                db_exhausted: false,
+                record: None,
+            },
+            selector,
+        }))
     }
 
     fn write(&self, ns: &str, key: &str, value: Option<Bytes>) -> Result<()> {
@@ -155,6 +145,23 @@ pub(crate) fn successor(key: &str) -> String {
     next.push_str(key);
     next.push('\0');
     next
+}
+
+/// The records of a scan that a rich query selects.
+struct Filtered {
+    inner: RangeIterator,
+    selector: Selector,
+}
+
+impl StateIterator for Filtered {
+    fn next(&mut self) -> Result<Option<Kv>> {
+        while let Some(kv) = self.inner.next()? {
+            if self.selector.matches(&kv.value) {
+                return Ok(Some(kv));
+            }
+        }
+        Ok(None)
+    }
 }
 
 impl StateIterator for VecDeque<Result<Kv>> {
