@@ -19,7 +19,7 @@ use tests::TestPeer;
 use vm_api::{Ccid, CodePackage, Settings};
 use vm_docker::testing::{Cleanup, require_docker, unique};
 
-const RUNS: usize = 15;
+const RUNS: usize = 30;
 
 fn median(mut samples: Vec<Duration>) -> (Duration, Duration) {
     samples.sort();

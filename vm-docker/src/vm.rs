@@ -418,22 +418,23 @@ impl Vm for DockerVm {
         } else {
             Some(files_archive(req)?)
         };
-        // Like Fabric: whatever is left of an earlier container goes first.
-        self.remove_quietly(docker, &names.container).await;
-        match self.create(docker, req, &names).await {
+        // Like Fabric, whatever is left of an earlier container is replaced; it is removed
+        // when the name is taken (409), which saves a call in the usual case.
+        let cannot_create = |e| backend(&format!("cannot create container {}", names.container), e);
+        let mut created = self.create(docker, req, &names).await;
+        if created.as_ref().err().and_then(status) == Some(409) {
+            self.remove_quietly(docker, &names.container).await;
+            created = self.create(docker, req, &names).await;
+        }
+        match created {
             Ok(()) => {}
             Err(e) if status(&e) == Some(404) => {
                 self.build_image(docker, req, &names).await?;
-                self.create(docker, req, &names).await.map_err(|e| {
-                    backend(&format!("cannot create container {}", names.container), e)
-                })?;
+                self.create(docker, req, &names)
+                    .await
+                    .map_err(cannot_create)?;
             }
-            Err(e) => {
-                return Err(backend(
-                    &format!("cannot create container {}", names.container),
-                    e,
-                ));
-            }
+            Err(e) => return Err(cannot_create(e)),
         }
         if let Some(files) = files {
             let options = UploadToContainerOptions {

@@ -147,6 +147,13 @@ impl Handler {
     /// longer than the execute timeout: false when the chaincode stopped reading (or left).
     /// Waiting, not queueing, bounds what a chaincode that does not read can make us hold.
     async fn reply(&self, msg: ChaincodeMessage) -> bool {
+        use tokio::sync::mpsc::error::TrySendError;
+        // The usual case costs no timer: there is room in the queue.
+        let msg = match self.sender.try_send(msg) {
+            Ok(()) => return true,
+            Err(TrySendError::Closed(_)) => return false,
+            Err(TrySendError::Full(msg)) => msg,
+        };
         matches!(
             tokio::time::timeout(self.config.execute_timeout, self.sender.send(msg)).await,
             Ok(Ok(()))
