@@ -86,3 +86,25 @@ impl Vm for CountingVm {
         ]
     }
 }
+
+/// A backend that starts nothing: the test plays the chaincode itself (or never registers).
+pub struct Manual;
+
+#[async_trait]
+impl Vm for Manual {
+    async fn start(&self, _: &StartRequest) -> vm_api::Result<()> {
+        Ok(())
+    }
+
+    async fn stop(&self, _: &StopRequest) -> vm_api::Result<()> {
+        Ok(())
+    }
+
+    async fn wait(&self, _: &Ccid) -> vm_api::Result<i64> {
+        std::future::pending().await
+    }
+
+    async fn health_check(&self) -> vm_api::Result<()> {
+        Ok(())
+    }
+}

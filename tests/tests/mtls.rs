@@ -16,29 +16,14 @@ use tests::env::kv_chaincode;
 use tokio::process::Command;
 use vm_api::Ccid;
 
-/// A backend that starts nothing: the test plays the chaincode process itself.
-struct Manual;
-
-#[async_trait::async_trait]
-impl vm_api::Vm for Manual {
-    async fn start(&self, _: &vm_api::StartRequest) -> vm_api::Result<()> {
-        Ok(())
-    }
-    async fn stop(&self, _: &vm_api::StopRequest) -> vm_api::Result<()> {
-        Ok(())
-    }
-    async fn wait(&self, _: &Ccid) -> vm_api::Result<i64> {
-        std::future::pending().await
-    }
-    async fn health_check(&self) -> vm_api::Result<()> {
-        Ok(())
-    }
-}
-
 fn manual_peer() -> TestPeer {
     TestPeer::builder()
         .grpc(true)
-        .with(|b| b.vm("MANUAL", |_| Ok(Arc::new(Manual) as Arc<dyn vm_api::Vm>)))
+        .with(|b| {
+            b.vm("MANUAL", |_| {
+                Ok(Arc::new(tests::fixtures::Manual) as Arc<dyn vm_api::Vm>)
+            })
+        })
         .build()
 }
 

@@ -174,14 +174,7 @@ async fn registered_chaincode_gets_errors_for_bad_requests_and_the_peer_survives
     );
 
     // A real transaction: the chaincode sends a malformed request, then completes.
-    let runner = {
-        let peer_support = peer.support.clone();
-        let input = tests::input(&["x"]);
-        let (params, _) = peer.tx(CH, "raw", &input);
-        tokio::spawn(async move { peer_support.execute(&params, "raw", input).await })
-    };
-    let tx = raw.recv().await.unwrap();
-    assert_eq!(tx.kind(), Some(T::Transaction));
+    let (tx, runner) = begin(&peer, &mut raw, "raw", None).await;
     assert!(
         tx.proposal.is_some(),
         "transactions carry the signed proposal"
@@ -256,13 +249,7 @@ async fn a_refused_duplicate_leaves_the_registered_handler_alone() {
         vec!["dup:1".to_owned()]
     );
     // The first still serves transactions.
-    let runner = {
-        let support = peer.support.clone();
-        let input = tests::input(&["x"]);
-        let (params, _) = peer.tx(CH, "dup", &input);
-        tokio::spawn(async move { support.execute(&params, "dup", input).await })
-    };
-    let tx = first.recv().await.unwrap();
+    let (tx, runner) = begin(&peer, &mut first, "dup", None).await;
     first
         .send(ChaincodeMessage::with_payload(
             T::Completed,
@@ -315,13 +302,7 @@ async fn stream_end_fails_the_waiting_transaction_and_deregisters() {
     let mut raw = Raw::connect(&peer);
     raw.register("quitter:1").await;
     raw.recv().await;
-    let runner = {
-        let support = peer.support.clone();
-        let input = tests::input(&["x"]);
-        let (params, _) = peer.tx(CH, "quitter", &input);
-        tokio::spawn(async move { support.execute(&params, "quitter", input).await })
-    };
-    raw.recv().await.unwrap(); // TRANSACTION
+    let (_tx, runner) = begin(&peer, &mut raw, "quitter", None).await;
     drop(raw);
     let err = timeout(Duration::from_secs(1), runner)
         .await
@@ -355,26 +336,10 @@ async fn keepalive_is_sent_at_the_configured_interval() {
 #[tokio::test]
 async fn an_in_process_chaincode_registering_under_another_name_fails_its_launch_at_once() {
     // The SYSTEM backend opens the stream for kvscc; the chaincode claims another name.
-    struct Liar;
-    #[async_trait::async_trait]
-    impl vm_api::Vm for Liar {
-        async fn start(&self, _: &vm_api::StartRequest) -> vm_api::Result<()> {
-            Ok(())
-        }
-        async fn stop(&self, _: &vm_api::StopRequest) -> vm_api::Result<()> {
-            Ok(())
-        }
-        async fn wait(&self, _: &Ccid) -> vm_api::Result<i64> {
-            std::future::pending().await
-        }
-        async fn health_check(&self) -> vm_api::Result<()> {
-            Ok(())
-        }
-    }
     let peer = TestPeer::builder()
         .with(|b| {
             b.vm("LIAR", |_| {
-                Ok(std::sync::Arc::new(Liar) as std::sync::Arc<dyn vm_api::Vm>)
+                Ok(std::sync::Arc::new(tests::fixtures::Manual) as std::sync::Arc<dyn vm_api::Vm>)
             })
         })
         .build();
