@@ -95,14 +95,14 @@ impl RuntimeLauncher {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .remove(&name);
-        // Forget the launch and fail its waiters before stopping anything: a registration
-        // arriving meanwhile is refused, and what the waiters do next (a new launch, a look at
-        // the registry) finds the launch gone.
+        // Forget the launch first, so a registration arriving while we stop is refused; then
+        // stop what was started; then tell the waiters, who find nothing left running and the
+        // launch gone (a new launch starts afresh).
         self.registry.remove_launch(&name, &state);
-        state.notify(Err(error));
         if let Err(e) = self.runtime.stop(&def).await {
             tracing::debug!(chaincode = %name, error = %e.report(), "stopping after a failed launch");
         }
+        state.notify(Err(error));
     }
 
     async fn start_and_wait(
