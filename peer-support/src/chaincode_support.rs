@@ -200,11 +200,7 @@ impl ChaincodeSupport {
         name: &str,
         input: ChaincodeInput,
     ) -> Result<ExecuteResult> {
-        let def = self
-            .inner
-            .definitions
-            .definition(&params.channel_id, name)?;
-        self.execute_definition(params, &def, input, false).await
+        self.execute_named(params, name, input, false).await
     }
 
     /// Runs a chaincode's Init on chaincode `name` of `params.channel_id`.
@@ -214,11 +210,21 @@ impl ChaincodeSupport {
         name: &str,
         input: ChaincodeInput,
     ) -> Result<ExecuteResult> {
+        self.execute_named(params, name, input, true).await
+    }
+
+    async fn execute_named(
+        &self,
+        params: &TxParams,
+        name: &str,
+        input: ChaincodeInput,
+        is_init: bool,
+    ) -> Result<ExecuteResult> {
         let def = self
             .inner
             .definitions
             .definition(&params.channel_id, name)?;
-        self.execute_definition(params, &def, input, true).await
+        self.execute_definition(params, &def, input, is_init).await
     }
 
     /// Runs INIT (`is_init`) or TRANSACTION on `def`'s chaincode.

@@ -150,7 +150,6 @@ impl Node {
                 platforms.push(p.to_owned());
             }
         }
-        platforms.retain(|p| !p.starts_with("ccrt-test"));
         platforms.sort();
         if !platforms.contains(&req.platform) {
             return Err(Status::invalid_argument(format!(

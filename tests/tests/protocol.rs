@@ -46,6 +46,33 @@ impl Raw {
             .map(|r| r.expect("no transport error"))
     }
 
+    /// Sends GET_STATE of `key` for the transaction of `tx`.
+    async fn get_state(&self, tx: &ChaincodeMessage, key: &str) {
+        let req = GetState {
+            key: key.into(),
+            ..Default::default()
+        };
+        self.send(ChaincodeMessage::with_payload(
+            T::GetState,
+            &tx.channel_id,
+            &tx.txid,
+            req.encode_to_vec(),
+        ))
+        .await;
+    }
+
+    /// Answers the transaction of `tx` with COMPLETED and a successful response.
+    async fn complete(&self, tx: &ChaincodeMessage, payload: &'static str) {
+        let response = proto::protos::Response::ok(payload);
+        self.send(ChaincodeMessage::with_payload(
+            T::Completed,
+            &tx.channel_id,
+            &tx.txid,
+            response.encode_to_vec(),
+        ))
+        .await;
+    }
+
     async fn register(&mut self, name: &str) -> ChaincodeMessage {
         let id = ChaincodeId {
             name: name.into(),
@@ -197,17 +224,7 @@ async fn registered_chaincode_gets_errors_for_bad_requests_and_the_peer_survives
         reply.payload_text()
     );
     // A valid read gets an empty value for an absent key.
-    raw.send(ChaincodeMessage::with_payload(
-        T::GetState,
-        &tx.channel_id,
-        &tx.txid,
-        GetState {
-            key: "k".into(),
-            ..Default::default()
-        }
-        .encode_to_vec(),
-    ))
-    .await;
+    raw.get_state(&tx, "k").await;
     let reply = raw.recv().await.unwrap();
     assert_eq!((reply.kind(), reply.payload.len()), (Some(T::Response), 0));
     let done = proto::protos::Response::ok("raw done");
@@ -250,14 +267,7 @@ async fn a_refused_duplicate_leaves_the_registered_handler_alone() {
     );
     // The first still serves transactions.
     let (tx, runner) = begin(&peer, &mut first, "dup", None).await;
-    first
-        .send(ChaincodeMessage::with_payload(
-            T::Completed,
-            &tx.channel_id,
-            &tx.txid,
-            proto::protos::Response::ok("first").encode_to_vec(),
-        ))
-        .await;
+    first.complete(&tx, "first").await;
     assert_eq!(ok_text(&runner.await.unwrap().unwrap()), "first");
 }
 
@@ -562,27 +572,11 @@ async fn an_inverted_range_is_empty_and_a_panicking_ledger_is_an_error_reply() {
     assert_eq!(reply.kind(), Some(T::Response), "{}", reply.payload_text());
     let batch = proto::protos::QueryResponse::decode(reply.payload).unwrap();
     assert!(batch.results.is_empty() && !batch.has_more);
-    raw.send(ChaincodeMessage::with_payload(
-        T::Completed,
-        &tx.channel_id,
-        &tx.txid,
-        proto::protos::Response::ok("").encode_to_vec(),
-    ))
-    .await;
+    raw.complete(&tx, "").await;
     run.await.unwrap().unwrap();
     // A ledger that panics: the request gets an ERROR and the stream goes on.
     let (tx, run) = begin(&peer, &mut raw, "raw", Some(std::sync::Arc::new(Broken))).await;
-    raw.send(ChaincodeMessage::with_payload(
-        T::GetState,
-        &tx.channel_id,
-        &tx.txid,
-        GetState {
-            key: "k".into(),
-            ..Default::default()
-        }
-        .encode_to_vec(),
-    ))
-    .await;
+    raw.get_state(&tx, "k").await;
     let reply = raw.recv().await.unwrap();
     assert_eq!(reply.kind(), Some(T::Error));
     assert!(
@@ -592,13 +586,7 @@ async fn an_inverted_range_is_empty_and_a_panicking_ledger_is_an_error_reply() {
         "{}",
         reply.payload_text()
     );
-    raw.send(ChaincodeMessage::with_payload(
-        T::Completed,
-        &tx.channel_id,
-        &tx.txid,
-        proto::protos::Response::ok("alive").encode_to_vec(),
-    ))
-    .await;
+    raw.complete(&tx, "alive").await;
     assert_eq!(ok_text(&run.await.unwrap().unwrap()), "alive");
     assert_eq!(peer.support.registry().registered(), ["raw:1"]);
 }
@@ -716,13 +704,7 @@ async fn chaincode_calls_beyond_the_limit_are_refused_not_waited_for() {
         (Some(T::Response), tx1.txid.as_str())
     );
     for (tx, run) in [(tx1, run1), (tx2, run2)] {
-        raw.send(ChaincodeMessage::with_payload(
-            T::Completed,
-            &tx.channel_id,
-            &tx.txid,
-            proto::protos::Response::ok("").encode_to_vec(),
-        ))
-        .await;
+        raw.complete(&tx, "").await;
         run.await.unwrap().unwrap();
     }
 }

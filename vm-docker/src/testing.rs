@@ -43,6 +43,16 @@ pub fn docker(args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).trim().to_owned()
 }
 
+/// Whether the container or image `name` exists.
+pub fn exists(name: &str) -> bool {
+    Command::new("docker")
+        .args(["inspect", name])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
 /// The shared libraries `binary` links, with the dynamic loader.
 fn linked_libraries(binary: &Path) -> Vec<PathBuf> {
     let out = Command::new("ldd").arg(binary).output().expect("ldd");

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use vm_api::{Builder, Ccid, Error, Settings, StartRequest, StopRequest, Vm};
-use vm_docker::testing::{Cleanup, docker, require_docker, shell_image, unique};
+use vm_docker::testing::{Cleanup, docker, exists, require_docker, shell_image, unique};
 use vm_docker::{DockerConfig, DockerVm};
 
 /// A build context `FROM` a base image with a script, or a failing build step.
@@ -172,11 +172,7 @@ async fn stop_kills_and_removes_and_what_is_gone_is_not_running() {
         .await
         .unwrap();
     assert!(started.elapsed() < Duration::from_secs(15));
-    let gone = std::process::Command::new("docker")
-        .args(["inspect", &names.container])
-        .output()
-        .unwrap();
-    assert!(!gone.status.success(), "the container is removed");
+    assert!(!exists(&names.container), "the container is removed");
     let e =
         f.vm.stop(&StopRequest::new(ccid.clone(), Duration::ZERO))
             .await
@@ -241,14 +237,7 @@ async fn a_restarted_peer_removes_its_own_leftovers_and_nobody_elses() {
     // The same peer starts again: a new backend with the same ids.
     let config = DockerConfig::from_settings(&f.peer, "test", &Settings::new()).unwrap();
     DockerVm::new(config).health_check().await.unwrap();
-    assert!(
-        !std::process::Command::new("docker")
-            .args(["inspect", &mine])
-            .output()
-            .unwrap()
-            .status
-            .success()
-    );
+    assert!(!exists(&mine));
     assert_eq!(
         docker(&["inspect", "--format", "{{.State.Running}}", &theirs]),
         "true"
@@ -313,16 +302,7 @@ async fn prepare_builds_a_missing_image_without_starting_anything() {
     f.vm.prepare(&req).await.unwrap();
     let names = vm_docker::names("test", &f.peer, &ccid).unwrap();
     docker(&["image", "inspect", &names.image]);
-    assert!(
-        std::process::Command::new("docker")
-            .args(["inspect", &names.container])
-            .output()
-            .unwrap()
-            .status
-            .code()
-            != Some(0),
-        "no container"
-    );
+    assert!(!exists(&names.container), "no container");
     // Present now: a second prepare builds nothing (and a broken builder is not even asked).
     let broken = request(&f, &ccid, "", true);
     f.vm.prepare(&broken).await.unwrap();
