@@ -8,17 +8,17 @@ use proto::MessageType;
 use proto::protos::{ChaincodeEvent, ChaincodeInput, ChaincodeMessage, Response, SignedProposal};
 use proto::stream::ChaincodeStream;
 use tokio::sync::watch;
-use vm_api::{ChaincodeStreamHandler, StreamOrigin, VmContext};
+use vm_api::{ChaincodePackage, ChaincodeStreamHandler, StreamOrigin, VmContext};
 
 use crate::chaincode_identity::{ClientCertIssuer, RegistrationCheck};
+use crate::definitions::WithBuiltins;
 use crate::ledger::{HistoryQueryExecutor, LedgerProvider, TxSimulator};
 use crate::runtime_launcher::RuntimeLauncher;
 use crate::tls::ChaincodeCa;
 use crate::tx_context::StateAccess;
-use crate::vm_controller::VmFactory;
 use crate::{
     ChaincodeDefinition, ChaincodeDefinitions, ContainerRuntime, DefinitionMap, Error,
-    HandlerRegistry, Result, SupportConfig, VmController,
+    HandlerRegistry, Result, SupportConfig, VmController, VmFactory,
 };
 
 /// What a transaction brings to a chaincode.
@@ -62,8 +62,11 @@ pub(crate) struct SupportInner {
     pub config: Arc<SupportConfig>,
     pub registry: Arc<HandlerRegistry>,
     pub launcher: Arc<RuntimeLauncher>,
-    pub definitions: Arc<dyn ChaincodeDefinitions>,
+    /// The embedding program's definitions, behind the backends' built-in chaincodes.
+    pub definitions: WithBuiltins,
     pub ledgers: Option<Arc<dyn LedgerProvider>>,
+    /// Installed Fabric 2.x packages, when the embedding program keeps them.
+    pub packages: Option<Arc<chaincode_package::PackageStore>>,
     pub registration_check: Option<Arc<dyn RegistrationCheck>>,
     /// The chaincode CA, when launched chaincodes use mutual TLS.
     pub ca: Option<Arc<ChaincodeCa>>,
@@ -149,6 +152,7 @@ impl ChaincodeSupport {
             cert_issuer: None,
             registration_check: None,
             ca: None,
+            packages: None,
         }
     }
 
@@ -172,9 +176,60 @@ impl ChaincodeSupport {
         self.inner.launcher.runtime()
     }
 
-    /// The chaincode definitions.
+    /// The chaincode definitions the embedding program gave (without the built-in ones).
     pub fn definitions(&self) -> &Arc<dyn ChaincodeDefinitions> {
-        &self.inner.definitions
+        self.inner.definitions.user()
+    }
+
+    /// The definition of `name` on `channel`: a chaincode built into a backend (a system
+    /// chaincode, which no other definition can shadow), else the embedding program's.
+    pub fn definition(&self, channel: &str, name: &str) -> Result<ChaincodeDefinition> {
+        self.inner.definitions.definition(channel, name)
+    }
+
+    /// The chaincodes built into the linked backends (system chaincodes), defined on every
+    /// channel by linking their crates.
+    pub fn builtin_chaincodes(&self) -> Vec<ChaincodeDefinition> {
+        self.inner.definitions.builtins()
+    }
+
+    /// Installs a Fabric 2.x chaincode package: checks it (see
+    /// [`chaincode_package::Package::parse`]), keeps it by package ID with its code unpacked,
+    /// and builds it, so that a package no backend takes, or whose build fails, is refused
+    /// now. Installing the same package again builds nothing new. Needs a package store
+    /// ([`ChaincodeSupportBuilder::packages`]).
+    pub async fn install_package(&self, bytes: bytes::Bytes) -> Result<InstalledPackage> {
+        let store = self.package_store()?;
+        let installed = tokio::task::spawn_blocking(move || store.install(&bytes))
+            .await
+            .map_err(|e| Error::Protocol(format!("installing the package failed: {e}")))??;
+        let package = package_of(&installed);
+        let def = ChaincodeDefinition::packaged(installed.metadata.label.clone(), package.clone());
+        let container_type = self.runtime().rebuild(&def).await?;
+        tracing::info!(package = %installed.id, backend = %container_type, "package installed");
+        Ok(InstalledPackage {
+            package,
+            container_type,
+            already: installed.already,
+        })
+    }
+
+    /// The installed package `id` (`label:hash`), ready for
+    /// [`ChaincodeDefinition::packaged`].
+    pub async fn package(&self, id: &str) -> Result<ChaincodePackage> {
+        let store = self.package_store()?;
+        let id: chaincode_package::PackageId = id.parse()?;
+        let installed = tokio::task::spawn_blocking(move || store.get(&id))
+            .await
+            .map_err(|e| Error::Protocol(format!("reading the package failed: {e}")))??;
+        Ok(package_of(&installed))
+    }
+
+    fn package_store(&self) -> Result<Arc<chaincode_package::PackageStore>> {
+        self.inner.packages.clone().ok_or_else(|| Error::Config {
+            key: "packages".into(),
+            message: "this peer keeps no chaincode packages (no package store was given)".into(),
+        })
     }
 
     /// The chaincode CA, when launched chaincodes use mutual TLS; the gRPC server takes its
@@ -220,10 +275,7 @@ impl ChaincodeSupport {
         input: ChaincodeInput,
         is_init: bool,
     ) -> Result<ExecuteResult> {
-        let def = self
-            .inner
-            .definitions
-            .definition(&params.channel_id, name)?;
+        let def = self.definition(&params.channel_id, name)?;
         self.execute_definition(params, &def, input, is_init).await
     }
 
@@ -300,6 +352,27 @@ impl ChaincodeSupport {
     }
 }
 
+/// A package as backends see it.
+fn package_of(installed: &chaincode_package::Installed) -> ChaincodePackage {
+    ChaincodePackage {
+        id: installed.id.to_string(),
+        kind: installed.metadata.kind.clone(),
+        code: installed.code_dir.clone(),
+        metadata_json: installed.metadata_json.clone(),
+    }
+}
+
+/// An installed Fabric 2.x package and the backend that built it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InstalledPackage {
+    /// The package, for [`ChaincodeDefinition::packaged`].
+    pub package: ChaincodePackage,
+    /// The backend that took it.
+    pub container_type: String,
+    /// Whether it was installed already.
+    pub already: bool,
+}
+
 /// Hands streams to the support while it exists; backends hold this, so that the support
 /// (which owns the backends) is not kept alive by them.
 struct WeakStreamHandler(Weak<SupportInner>);
@@ -323,6 +396,7 @@ pub struct ChaincodeSupportBuilder {
     cert_issuer: Option<Arc<dyn ClientCertIssuer>>,
     registration_check: Option<Arc<dyn RegistrationCheck>>,
     ca: Option<Arc<ChaincodeCa>>,
+    packages: Option<Arc<chaincode_package::PackageStore>>,
 }
 
 impl std::fmt::Debug for ChaincodeSupportBuilder {
@@ -353,8 +427,36 @@ impl ChaincodeSupportBuilder {
         container_type: impl Into<String>,
         factory: impl Fn(&VmContext) -> vm_api::Result<Arc<dyn vm_api::Vm>> + Send + Sync + 'static,
     ) -> Self {
-        self.factories
-            .insert(container_type.into(), Arc::new(factory));
+        self.factories.insert(
+            container_type.into(),
+            VmFactory::Standalone(Arc::new(factory)),
+        );
+        self
+    }
+
+    /// Serves `container_type` with an in-process backend `factory` makes; it gets the peer's
+    /// side of chaincode streams.
+    pub fn in_process_vm(
+        mut self,
+        container_type: impl Into<String>,
+        factory: impl Fn(
+            &VmContext,
+            Arc<dyn ChaincodeStreamHandler>,
+        ) -> vm_api::Result<Arc<dyn vm_api::Vm>>
+        + Send
+        + Sync
+        + 'static,
+    ) -> Self {
+        self.factories.insert(
+            container_type.into(),
+            VmFactory::InProcess(Arc::new(factory)),
+        );
+        self
+    }
+
+    /// Keeps Fabric 2.x packages in `store`, for [`ChaincodeSupport::install_package`].
+    pub fn packages(mut self, store: Arc<chaincode_package::PackageStore>) -> Self {
+        self.packages = Some(store);
         self
     }
 
@@ -400,17 +502,23 @@ impl ChaincodeSupportBuilder {
             .registration_check
             .or_else(|| ca.clone().map(|ca| ca as Arc<dyn RegistrationCheck>));
         let config = Arc::new(self.config);
-        let definitions = self
-            .definitions
-            .unwrap_or_else(|| Arc::new(DefinitionMap::new()));
+        let definitions = WithBuiltins::new(
+            self.definitions
+                .unwrap_or_else(|| Arc::new(DefinitionMap::new())),
+        )?;
         let inner = Arc::new_cyclic(|weak: &Weak<SupportInner>| {
             let context = VmContext {
                 peer_id: config.peer_id.clone(),
                 network_id: config.network_id.clone(),
                 settings: config.settings.clone(),
-                stream_handler: Some(Arc::new(WeakStreamHandler(weak.clone()))),
             };
-            let controller = Arc::new(VmController::new(context, self.factories));
+            let streams: Arc<dyn ChaincodeStreamHandler> =
+                Arc::new(WeakStreamHandler(weak.clone()));
+            let controller = Arc::new(VmController::new(
+                context,
+                Arc::clone(&streams),
+                self.factories,
+            ));
             let runtime = Arc::new(ContainerRuntime::new(
                 Arc::clone(&config),
                 controller,
@@ -422,11 +530,13 @@ impl ChaincodeSupportBuilder {
                     Arc::clone(&config),
                     Arc::clone(&registry),
                     runtime,
+                    streams,
                 )),
                 config,
                 registry,
                 definitions,
                 ledgers: self.ledgers,
+                packages: self.packages,
                 registration_check,
                 ca,
                 closing: watch::Sender::new(false),

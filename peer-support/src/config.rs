@@ -34,6 +34,9 @@ pub struct SupportConfig {
     pub peer_address: String,
     /// How long a launched chaincode has to register (`chaincode.startuptimeout`, 300 s).
     pub startup_timeout: Duration,
+    /// How long building a package may take (`chaincode.installTimeout`, 300 s): an image
+    /// build, an external builder's `detect`, `build` and `release`.
+    pub install_timeout: Duration,
     /// How long a transaction may run (`chaincode.executetimeout`, 30 s).
     pub execute_timeout: Duration,
     /// Interval of the peer's KEEPALIVE messages; zero for none (`chaincode.keepalive`).
@@ -77,6 +80,7 @@ impl Default for SupportConfig {
             network_id: String::new(),
             peer_address: "127.0.0.1:7052".into(),
             startup_timeout: Duration::from_secs(300),
+            install_timeout: Duration::from_secs(300),
             execute_timeout: Duration::from_secs(30),
             keepalive: Duration::ZERO,
             dev_mode: false,
@@ -133,6 +137,9 @@ impl SupportConfig {
                 });
             }
             c.startup_timeout = t;
+        }
+        if let Some(t) = settings.duration("chaincode.installTimeout")? {
+            c.install_timeout = t;
         }
         if let Some(t) = settings.duration("chaincode.executetimeout")? {
             c.execute_timeout = t;

@@ -1,45 +1,27 @@
-//! The container runtime: turns a chaincode definition into VM requests with Fabric's launch
-//! configuration (command line, environment in Fabric's order, files to upload).
+//! The container runtime: turns a chaincode definition into VM requests: the build (on the
+//! definition's backend or the one the router picks), and the launch data of a start (the
+//! package and its platform, the peer connection with a freshly issued TLS identity, the
+//! logging settings).
 
-use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 
-use bytes::Bytes;
-use vm_api::{PrepareRequest, StartRequest, StopRequest, VmOutcome, WaitRequest};
+use vm_api::{
+    BuildOutcome, BuildRequest, Ccid, ChaincodeLogging, PeerConnection, StartRequest, Started,
+    StopRequest, WaitRequest,
+};
 
 use crate::chaincode_identity::ClientCertIssuer;
+use crate::router::route;
 use crate::{ChaincodeDefinition, Error, Result, SupportConfig, VmController};
 
-/// Where Fabric puts the TLS files inside a chaincode container.
-pub mod tls_paths {
-    /// The client key, base64 of its PEM (`CORE_TLS_CLIENT_KEY_PATH`).
-    pub const CLIENT_KEY: &str = "/etc/hyperledger/fabric/client.key";
-    /// The client certificate, base64 of its PEM (`CORE_TLS_CLIENT_CERT_PATH`).
-    pub const CLIENT_CERT: &str = "/etc/hyperledger/fabric/client.crt";
-    /// The CA that signed the peer's certificate, PEM (`CORE_PEER_TLS_ROOTCERT_FILE`).
-    pub const ROOT_CERT: &str = "/etc/hyperledger/fabric/peer.crt";
-    /// The client key, PEM (`CORE_TLS_CLIENT_KEY_FILE`, Fabric 2.x).
-    pub const CLIENT_KEY_PEM: &str = "/etc/hyperledger/fabric/client_pem.key";
-    /// The client certificate, PEM (`CORE_TLS_CLIENT_CERT_FILE`, Fabric 2.x).
-    pub const CLIENT_CERT_PEM: &str = "/etc/hyperledger/fabric/client_pem.crt";
-}
-
-/// The command line, environment and files of one launch.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct LaunchConfig {
-    /// The command line inside the container.
-    pub args: Vec<String>,
-    /// `KEY=VALUE`, in Fabric's order.
-    pub env: Vec<String>,
-    /// Files by absolute path inside the container.
-    pub files: BTreeMap<String, Bytes>,
-}
-
-/// Starts, stops and waits for chaincodes through the VM controller.
+/// Builds, starts, stops and waits for chaincodes through the VM controller.
 pub struct ContainerRuntime {
     config: Arc<SupportConfig>,
     controller: Arc<VmController>,
     tls: Option<Arc<dyn ClientCertIssuer>>,
+    /// The backend each package was built for in this run of the peer.
+    built: Mutex<HashMap<Ccid, String>>,
 }
 
 impl std::fmt::Debug for ContainerRuntime {
@@ -48,29 +30,6 @@ impl std::fmt::Debug for ContainerRuntime {
             .field("tls", &self.tls.is_some())
             .finish_non_exhaustive()
     }
-}
-
-/// The command line Fabric uses for a platform inside a container.
-fn platform_args(platform: &str, peer_address: &str) -> Vec<String> {
-    match platform {
-        "node" => vec![
-            "/bin/sh".into(),
-            "-c".into(),
-            format!("cd /usr/local/src; npm start -- --peer.address {peer_address}"),
-        ],
-        "java" => vec![
-            "/root/chaincode-java/start".into(),
-            "--peerAddress".into(),
-            peer_address.into(),
-        ],
-        // golang, car, binary and anything built into one executable
-        _ => vec!["chaincode".into(), format!("-peer.address={peer_address}")],
-    }
-}
-
-fn base64(bytes: &[u8]) -> String {
-    use base64::Engine;
-    base64::engine::general_purpose::STANDARD.encode(bytes)
 }
 
 impl ContainerRuntime {
@@ -85,6 +44,7 @@ impl ContainerRuntime {
             config,
             controller,
             tls,
+            built: Mutex::new(HashMap::new()),
         }
     }
 
@@ -93,118 +53,150 @@ impl ContainerRuntime {
         &self.controller
     }
 
-    /// Fabric's launch configuration for `def`.
-    pub fn launch_config(&self, def: &ChaincodeDefinition) -> Result<LaunchConfig> {
-        let c = &self.config;
-        let mut env = vec![
-            format!("CORE_CHAINCODE_LOGGING_LEVEL={}", c.chaincode_log_level),
-            format!("CORE_CHAINCODE_LOGGING_SHIM={}", c.shim_log_level),
-            format!("CORE_CHAINCODE_LOGGING_FORMAT={}", c.log_format),
-            format!("CORE_CHAINCODE_ID_NAME={}", def.ccid.registered_name()),
-        ];
-        let mut files = BTreeMap::new();
-        match (&self.tls, def.is_system()) {
-            (Some(tls), false) => {
-                let id = tls.issue(&def.ccid.registered_name())?;
-                env.extend([
-                    "CORE_PEER_TLS_ENABLED=true".to_owned(),
-                    format!("CORE_TLS_CLIENT_KEY_PATH={}", tls_paths::CLIENT_KEY),
-                    format!("CORE_TLS_CLIENT_CERT_PATH={}", tls_paths::CLIENT_CERT),
-                    format!("CORE_PEER_TLS_ROOTCERT_FILE={}", tls_paths::ROOT_CERT),
-                    format!("CORE_TLS_CLIENT_KEY_FILE={}", tls_paths::CLIENT_KEY_PEM),
-                    format!("CORE_TLS_CLIENT_CERT_FILE={}", tls_paths::CLIENT_CERT_PEM),
-                ]);
-                files.insert(
-                    tls_paths::CLIENT_KEY.into(),
-                    base64(id.key_pem.as_bytes()).into(),
-                );
-                files.insert(
-                    tls_paths::CLIENT_CERT.into(),
-                    base64(id.cert_pem.as_bytes()).into(),
-                );
-                files.insert(tls_paths::ROOT_CERT.into(), Bytes::from(id.root_pem));
-                files.insert(tls_paths::CLIENT_KEY_PEM.into(), Bytes::from(id.key_pem));
-                files.insert(tls_paths::CLIENT_CERT_PEM.into(), Bytes::from(id.cert_pem));
-            }
-            _ => env.push("CORE_PEER_TLS_ENABLED=false".into()),
-        }
-        if let Some(msp) = &c.local_msp_id {
-            env.push(format!("CORE_PEER_LOCALMSPID={msp}"));
-        }
-        let args = match &def.package {
-            Some(p) => platform_args(&p.platform, &c.peer_address),
-            None => Vec::new(),
-        };
-        Ok(LaunchConfig { args, env, files })
-    }
-
-    /// The builder of `def`'s platform, when one is linked.
-    fn builder(&self, def: &ChaincodeDefinition) -> Result<Option<Arc<dyn vm_api::Builder>>> {
+    fn build_request(def: &ChaincodeDefinition) -> Result<Option<BuildRequest>> {
         let Some(package) = &def.package else {
             return Ok(None);
         };
-        match vm_api::platforms()?.get(&package.platform) {
-            Some(platform) => Ok(Some((platform.create_builder)(
-                package,
-                &self.config.settings,
-            )?)),
-            None => Ok(None),
-        }
-    }
-
-    /// Starts `def`'s chaincode.
-    pub async fn start(&self, def: &ChaincodeDefinition) -> Result<()> {
-        let lc = self.launch_config(def)?;
-        let req = StartRequest {
+        Ok(Some(BuildRequest {
             ccid: def.ccid.clone(),
-            args: lc.args,
-            env: lc.env,
-            files: lc.files,
-            peer_address: self.config.peer_address.clone(),
-            package: def.package.clone(),
-            builder: self.builder(def)?,
+            platform: vm_api::platform(&package.kind)?,
+            package: package.clone(),
+        }))
+    }
+
+    /// The launch data of `def`'s chaincode. With TLS on (and not a system chaincode) it issues
+    /// the chaincode a client certificate, which its registration is then checked against.
+    pub fn start_request(&self, def: &ChaincodeDefinition) -> Result<StartRequest> {
+        let c = &self.config;
+        let tls = match (&self.tls, def.is_system()) {
+            (Some(issuer), false) => Some(issuer.issue(&def.ccid.registered_name())?),
+            _ => None,
         };
-        match self.controller.process(&def.container_type, &req).await? {
-            VmOutcome::Started => Ok(()),
-            other => Err(Error::Protocol(format!("start returned {other:?}"))),
+        let platform = match &def.package {
+            Some(p) => vm_api::platform(&p.kind)?,
+            None => None,
+        };
+        Ok(StartRequest {
+            ccid: def.ccid.clone(),
+            package: def.package.clone(),
+            platform,
+            peer: PeerConnection {
+                address: c.peer_address.clone(),
+                tls,
+                msp_id: c.local_msp_id.clone(),
+            },
+            logging: ChaincodeLogging {
+                level: c.chaincode_log_level.clone(),
+                shim: c.shim_log_level.clone(),
+                format: c.log_format.clone(),
+            },
+        })
+    }
+
+    /// Gets `def`'s package ready to start and returns the container type that runs it: its
+    /// own, or the one the router picks. A package built before in this run of the peer is not
+    /// built again; see [`rebuild`](Self::rebuild).
+    pub async fn build(&self, def: &ChaincodeDefinition) -> Result<String> {
+        let known = self
+            .built
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&def.ccid)
+            .cloned();
+        match known {
+            Some(container_type)
+                if def
+                    .container_type
+                    .as_ref()
+                    .is_none_or(|t| *t == container_type) =>
+            {
+                Ok(container_type)
+            }
+            _ => self.rebuild(def).await,
         }
     }
 
-    /// Gets `def`'s chaincode ready to start (the Docker backend builds its image), without
-    /// starting it and without issuing it a certificate.
-    pub async fn prepare(&self, def: &ChaincodeDefinition) -> Result<()> {
-        let req = StartRequest {
-            package: def.package.clone(),
-            builder: self.builder(def)?,
-            ..StartRequest::new(def.ccid.clone())
+    /// Builds `def`'s package now, even if it was built before (an install), within
+    /// `chaincode.installTimeout`, and returns the container type that runs it.
+    pub async fn rebuild(&self, def: &ChaincodeDefinition) -> Result<String> {
+        let Some(req) = Self::build_request(def)? else {
+            // Nothing to build: a chaincode built into its backend.
+            return def.container_type.clone().ok_or_else(|| {
+                Error::Protocol(format!(
+                    "chaincode {} names neither a backend nor a package",
+                    def.ccid
+                ))
+            });
         };
-        self.controller
-            .process(&def.container_type, &PrepareRequest(req))
-            .await?;
-        Ok(())
+        let timeout = self.config.install_timeout;
+        let build = async {
+            match &def.container_type {
+                Some(container_type) => {
+                    match self.controller.process(container_type, &req).await? {
+                        BuildOutcome::Built { detail } => Ok((container_type.clone(), detail)),
+                        BuildOutcome::Declined { reason } => Err(Error::NoBackend {
+                            ccid: def.ccid.clone(),
+                            package_type: req.package.kind.clone(),
+                            tried: vec![format!("{container_type}: {reason}")],
+                        }),
+                    }
+                }
+                None => route(&self.controller, &req)
+                    .await
+                    .map(|r| (r.container_type, r.detail)),
+            }
+        };
+        let (container_type, detail) =
+            tokio::time::timeout(timeout, build)
+                .await
+                .map_err(|_| Error::BuildTimeout {
+                    ccid: def.ccid.clone(),
+                    timeout,
+                })??;
+        tracing::info!(chaincode = %def.ccid, backend = %container_type, detail, "built");
+        self.built
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(def.ccid.clone(), container_type.clone());
+        Ok(container_type)
     }
 
-    /// Stops `def`'s chaincode, killing it after the configured stop timeout.
-    pub async fn stop(&self, def: &ChaincodeDefinition) -> Result<()> {
+    /// Starts `def`'s chaincode on `container_type`. A failed start makes the next launch
+    /// build again (what was built may be gone).
+    pub async fn start(&self, def: &ChaincodeDefinition, container_type: &str) -> Result<Started> {
+        let req = self.start_request(def)?;
+        let started = self.controller.process(container_type, &req).await;
+        if started.is_err() {
+            self.built
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .remove(&def.ccid);
+        }
+        started
+    }
+
+    /// Stops `def`'s chaincode on `container_type`, killing it after the configured stop
+    /// timeout.
+    pub async fn stop(&self, def: &ChaincodeDefinition, container_type: &str) -> Result<()> {
         let req = StopRequest::new(def.ccid.clone(), self.config.stop_timeout);
-        self.controller.process(&def.container_type, &req).await?;
-        Ok(())
+        self.controller.process(container_type, &req).await
     }
 
-    /// Waits for `def`'s chaincode to end and returns its exit code.
-    pub async fn wait(&self, def: &ChaincodeDefinition) -> Result<i64> {
+    /// Waits for `def`'s chaincode on `container_type` to end and returns its exit code.
+    pub async fn wait(&self, def: &ChaincodeDefinition, container_type: &str) -> Result<i64> {
         let req = WaitRequest {
             ccid: def.ccid.clone(),
         };
-        match self.controller.process(&def.container_type, &req).await? {
-            VmOutcome::Exited(code) => Ok(code),
-            other => Err(Error::Protocol(format!("wait returned {other:?}"))),
-        }
+        self.controller.process(container_type, &req).await
     }
 
     /// The last lines `def`'s chaincode printed, if its backend keeps them.
-    pub async fn recent_output(&self, def: &ChaincodeDefinition) -> Vec<String> {
-        match self.controller.vm(&def.container_type) {
+    pub async fn recent_output(
+        &self,
+        def: &ChaincodeDefinition,
+        container_type: &str,
+    ) -> Vec<String> {
+        match self.controller.vm(container_type) {
             Ok(vm) => vm.recent_output(&def.ccid).await,
             Err(_) => Vec::new(),
         }
@@ -214,13 +206,12 @@ impl ContainerRuntime {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::chaincode_identity::ClientIdentity;
-    use vm_api::{Ccid, CodePackage, VmContext};
+    use vm_api::{ChaincodePackage, ClientTls, VmContext};
 
     struct FixedIssuer;
     impl ClientCertIssuer for FixedIssuer {
-        fn issue(&self, name: &str) -> Result<ClientIdentity> {
-            Ok(ClientIdentity {
+        fn issue(&self, name: &str) -> Result<ClientTls> {
+            Ok(ClientTls {
                 cert_pem: format!("CERT {name}"),
                 key_pem: "KEY".into(),
                 root_pem: "ROOT".into(),
@@ -228,14 +219,27 @@ mod tests {
         }
     }
 
+    struct NoStreams;
+    #[async_trait::async_trait]
+    impl vm_api::ChaincodeStreamHandler for NoStreams {
+        async fn handle_chaincode_stream(
+            &self,
+            _: proto::stream::ChaincodeStream,
+            _: vm_api::StreamOrigin,
+        ) {
+        }
+    }
+
     fn runtime(tls: bool) -> ContainerRuntime {
         let config = Arc::new(SupportConfig {
             peer_address: "127.0.0.1:7052".into(),
             local_msp_id: Some("Org1MSP".into()),
+            chaincode_log_level: "debug".into(),
             ..SupportConfig::default()
         });
         let controller = Arc::new(VmController::new(
             VmContext::new("p", "n"),
+            Arc::new(NoStreams),
             Default::default(),
         ));
         let tls = tls.then(|| Arc::new(FixedIssuer) as Arc<dyn ClientCertIssuer>);
@@ -243,65 +247,39 @@ mod tests {
     }
 
     fn node_cc() -> ChaincodeDefinition {
-        ChaincodeDefinition::user(
-            Ccid::new("kv", "1.0"),
-            "DOCKER",
-            CodePackage {
-                platform: "node".into(),
-                path: "/x".into(),
-            },
-        )
+        let ccid = Ccid::new("kv", "1.0");
+        let package = ChaincodePackage::legacy(&ccid, "node", "/x");
+        ChaincodeDefinition::user(ccid, "DOCKER", package)
     }
 
     #[test]
-    fn environment_in_fabric_order_with_tls_files() {
-        let lc = runtime(true).launch_config(&node_cc()).unwrap();
-        let keys: Vec<&str> = lc
-            .env
-            .iter()
-            .map(|kv| kv.split('=').next().unwrap())
-            .collect();
+    fn launch_data_carries_the_issued_identity_the_platform_and_the_settings() {
+        let req = runtime(true).start_request(&node_cc()).unwrap();
+        let tls = req.peer.tls.as_ref().expect("TLS identity issued");
         assert_eq!(
-            keys,
-            [
-                "CORE_CHAINCODE_LOGGING_LEVEL",
-                "CORE_CHAINCODE_LOGGING_SHIM",
-                "CORE_CHAINCODE_LOGGING_FORMAT",
-                "CORE_CHAINCODE_ID_NAME",
-                "CORE_PEER_TLS_ENABLED",
-                "CORE_TLS_CLIENT_KEY_PATH",
-                "CORE_TLS_CLIENT_CERT_PATH",
-                "CORE_PEER_TLS_ROOTCERT_FILE",
-                "CORE_TLS_CLIENT_KEY_FILE",
-                "CORE_TLS_CLIENT_CERT_FILE",
-                "CORE_PEER_LOCALMSPID",
-            ]
+            tls.cert_pem, "CERT kv:1.0",
+            "issued for the registered name"
         );
-        assert!(lc.env.contains(&"CORE_CHAINCODE_ID_NAME=kv:1.0".to_owned()));
-        assert!(lc.env.contains(&"CORE_PEER_TLS_ENABLED=true".to_owned()));
-        assert_eq!(lc.files[tls_paths::CLIENT_CERT], base64(b"CERT kv:1.0"));
-        assert_eq!(lc.files[tls_paths::CLIENT_KEY_PEM], "KEY");
-        assert_eq!(lc.files[tls_paths::ROOT_CERT], "ROOT");
-        assert_eq!(
-            lc.args,
-            [
-                "/bin/sh",
-                "-c",
-                "cd /usr/local/src; npm start -- --peer.address 127.0.0.1:7052"
-            ]
-        );
+        assert_eq!(req.peer.address, "127.0.0.1:7052");
+        assert_eq!(req.peer.msp_id.as_deref(), Some("Org1MSP"));
+        assert_eq!(req.platform.map(|p| p.name()), Some("node"));
+        assert_eq!(req.logging.level, "debug");
+        assert_eq!(req.package.as_ref().map(|p| p.id.as_str()), Some("kv:1.0"));
     }
 
     #[test]
-    fn without_tls_and_for_binaries() {
-        let mut def = node_cc();
-        def.package = Some(CodePackage {
-            platform: "binary".into(),
-            path: "/x".into(),
-        });
-        let lc = runtime(false).launch_config(&def).unwrap();
-        assert!(lc.env.contains(&"CORE_PEER_TLS_ENABLED=false".to_owned()));
-        assert!(lc.files.is_empty());
-        assert_eq!(lc.args, ["chaincode", "-peer.address=127.0.0.1:7052"]);
+    fn no_identity_without_tls_or_for_system_chaincodes() {
+        assert!(
+            runtime(false)
+                .start_request(&node_cc())
+                .unwrap()
+                .peer
+                .tls
+                .is_none()
+        );
+        let system = ChaincodeDefinition::system(Ccid::new("kvscc", "1"));
+        let req = runtime(true).start_request(&system).unwrap();
+        assert!(req.peer.tls.is_none());
+        assert!(req.platform.is_none() && req.package.is_none());
     }
 }

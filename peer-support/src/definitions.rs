@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::sync::RwLock;
 
-use vm_api::{Ccid, CodePackage};
+use vm_api::{Ccid, ChaincodePackage};
 
 use crate::config::SYSTEM;
 use crate::{Error, Result};
@@ -12,41 +12,71 @@ use crate::{Error, Result};
 /// What the peer knows of one chaincode.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ChaincodeDefinition {
-    /// Name and version.
+    /// The name callers use and the ledger namespace of its state.
+    pub name: String,
+    /// What runs: `name:version` (system chaincodes, Fabric 1.4 installs) or the package ID
+    /// (Fabric 2.x). The chaincode registers with it.
     pub ccid: Ccid,
-    /// The backend that runs it (`SYSTEM`, `PROCESS`, `DOCKER`, …).
-    pub container_type: String,
-    /// The installed code, for user chaincodes.
-    pub package: Option<CodePackage>,
+    /// The backend that runs it (`SYSTEM`, `PROCESS`, `DOCKER`, …), or `None` to let the peer
+    /// pick one: the first, by the backends' registered priority, whose builder takes the
+    /// package (Fabric 2.x's routing: external builders, then the platform's own path).
+    pub container_type: Option<String>,
+    /// The installed package, for user chaincodes.
+    pub package: Option<ChaincodePackage>,
 }
 
 impl ChaincodeDefinition {
     /// A system chaincode, run in the peer.
     pub fn system(ccid: Ccid) -> Self {
+        Self::builtin(ccid, SYSTEM)
+    }
+
+    /// A chaincode built into the backend `container_type` (no package).
+    pub fn builtin(ccid: Ccid, container_type: impl Into<String>) -> Self {
         Self {
+            name: ccid.name().to_owned(),
             ccid,
-            container_type: SYSTEM.to_owned(),
+            container_type: Some(container_type.into()),
             package: None,
         }
     }
 
-    /// A user chaincode run by `container_type` from `package`.
-    pub fn user(ccid: Ccid, container_type: impl Into<String>, package: CodePackage) -> Self {
+    /// A user chaincode installed the Fabric 1.4 way (`name:version`), run by
+    /// `container_type` from `package`.
+    pub fn user(ccid: Ccid, container_type: impl Into<String>, package: ChaincodePackage) -> Self {
         Self {
+            name: ccid.name().to_owned(),
             ccid,
-            container_type: container_type.into(),
+            container_type: Some(container_type.into()),
             package: Some(package),
         }
     }
 
+    /// Chaincode `name` running a Fabric 2.x package (its ccid is the package ID), on the
+    /// backend the peer picks for the package.
+    pub fn packaged(name: impl Into<String>, package: ChaincodePackage) -> Self {
+        Self {
+            name: name.into(),
+            ccid: Ccid::parse(&package.id),
+            container_type: None,
+            package: Some(package),
+        }
+    }
+
+    /// This definition, run by `container_type` instead of the one the peer would pick.
+    pub fn on(mut self, container_type: impl Into<String>) -> Self {
+        self.container_type = Some(container_type.into());
+        self
+    }
+
     /// Whether it runs inside the peer.
     pub fn is_system(&self) -> bool {
-        self.container_type == SYSTEM
+        self.container_type.as_deref() == Some(SYSTEM)
     }
 
     /// The ledger namespace of its state: its name.
     pub fn namespace(&self) -> &str {
-        self.ccid.name()
+        &self.name
     }
 }
 
@@ -75,7 +105,7 @@ impl DefinitionMap {
         self.everywhere
             .write()
             .unwrap_or_else(|e| e.into_inner())
-            .insert(definition.ccid.name().to_owned(), definition);
+            .insert(definition.name.clone(), definition);
     }
 
     /// Defines a chaincode on one channel.
@@ -83,10 +113,7 @@ impl DefinitionMap {
         self.per_channel
             .write()
             .unwrap_or_else(|e| e.into_inner())
-            .insert(
-                (channel.to_owned(), definition.ccid.name().to_owned()),
-                definition,
-            );
+            .insert((channel.to_owned(), definition.name.clone()), definition);
     }
 
     /// Removes the definitions of `name` (everywhere and per channel).
@@ -118,6 +145,47 @@ impl ChaincodeDefinitions for DefinitionMap {
                 name: name.to_owned(),
                 channel: channel.to_owned(),
             })
+    }
+}
+
+/// The embedding program's definitions behind the chaincodes built into the linked backends
+/// (system chaincodes): linking a system chaincode's crate is enough to define it on every
+/// channel, and no other definition can take its name.
+pub(crate) struct WithBuiltins {
+    builtin: HashMap<String, ChaincodeDefinition>,
+    user: std::sync::Arc<dyn ChaincodeDefinitions>,
+}
+
+impl WithBuiltins {
+    pub(crate) fn new(user: std::sync::Arc<dyn ChaincodeDefinitions>) -> Result<Self> {
+        let builtin = crate::vm_controller::builtin_chaincodes()?
+            .into_iter()
+            .map(|(container_type, ccid)| {
+                let def = ChaincodeDefinition::builtin(ccid, container_type);
+                (def.name.clone(), def)
+            })
+            .collect();
+        Ok(Self { builtin, user })
+    }
+
+    pub(crate) fn user(&self) -> &std::sync::Arc<dyn ChaincodeDefinitions> {
+        &self.user
+    }
+
+    /// The built-in chaincodes, sorted by name.
+    pub(crate) fn builtins(&self) -> Vec<ChaincodeDefinition> {
+        let mut all: Vec<ChaincodeDefinition> = self.builtin.values().cloned().collect();
+        all.sort_by(|a, b| a.name.cmp(&b.name));
+        all
+    }
+}
+
+impl ChaincodeDefinitions for WithBuiltins {
+    fn definition(&self, channel: &str, name: &str) -> Result<ChaincodeDefinition> {
+        match self.builtin.get(name) {
+            Some(def) => Ok(def.clone()),
+            None => self.user.definition(channel, name),
+        }
     }
 }
 

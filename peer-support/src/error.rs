@@ -55,6 +55,39 @@ pub enum Error {
         /// The last lines the chaincode printed.
         output: Vec<String>,
     },
+    /// No backend takes the package: none was a candidate, or each declined it or was
+    /// unreachable.
+    #[error(
+        "no backend runs chaincode {ccid} (package type {package_type:?}){}",
+        if tried.is_empty() { "; no backend takes packages of its own accord".to_owned() } else { format!("; tried {}", tried.join("; ")) }
+    )]
+    NoBackend {
+        /// The chaincode.
+        ccid: Ccid,
+        /// Its package's type.
+        package_type: String,
+        /// Each backend tried, with why it did not take the package.
+        tried: Vec<String>,
+    },
+    /// Building the package took longer than `chaincode.installTimeout`.
+    #[error("building chaincode {ccid} took longer than {timeout:?} (chaincode.installTimeout)")]
+    BuildTimeout {
+        /// The chaincode.
+        ccid: Ccid,
+        /// The install timeout.
+        timeout: Duration,
+    },
+    /// Dialing a chaincode served as a service failed.
+    #[error("cannot connect to chaincode server {address}: {message}")]
+    ChaincodeServer {
+        /// The address from its `connection.json`.
+        address: String,
+        /// Why.
+        message: String,
+    },
+    /// A package could not be installed or read.
+    #[error(transparent)]
+    Package(#[from] chaincode_package::Error),
     /// The peer refused a chaincode's registration.
     #[error("registration of chaincode {name} refused: {reason}")]
     RegistrationRefused {
@@ -164,17 +197,7 @@ impl Error {
     /// The message with every cause after it (`outer: inner: innermost`), for places that
     /// show one line: ERROR payloads and gRPC statuses.
     pub fn report(&self) -> String {
-        let mut text = self.to_string();
-        let mut source = std::error::Error::source(self);
-        while let Some(cause) = source {
-            let next = cause.to_string();
-            if !text.contains(&next) {
-                text.push_str(": ");
-                text.push_str(&next);
-            }
-            source = cause.source();
-        }
-        text
+        proto::error_chain(self)
     }
 }
 

@@ -5,10 +5,15 @@
 //!
 //! - [`ChaincodeSupport`]: `launch`, `execute`/`init`, `handle_chaincode_stream`, `stop`,
 //!   `shutdown`; built with [`ChaincodeSupport::builder`].
-//! - Launch path: the runtime launcher (one launch per chaincode however many ask, startup
-//!   timeout, cleanup on failure) → [`ContainerRuntime`] (Fabric's launch configuration:
-//!   command line, environment in Fabric's order, TLS files) → [`VmController`] (the backend
-//!   registered for the container type, one start/stop at a time per chaincode).
+//! - Launch path: the runtime launcher (one launch per chaincode however many ask: build,
+//!   start, then wait for the chaincode to dial in or dial its server; startup timeout,
+//!   cleanup on failure) → [`ContainerRuntime`] (the build, on the definition's backend or
+//!   the one the router picks, within `chaincode.installTimeout`; the launch data: package,
+//!   platform, peer connection with a fresh TLS identity) → [`VmController`] (the backend
+//!   registered for the container type, one build/start/stop at a time per chaincode).
+//! - Packages: [`ChaincodeSupport::install_package`] keeps Fabric 2.x packages by package ID
+//!   (the `chaincode-package` crate) and builds them; [`ChaincodeDefinition::packaged`] runs
+//!   one under a chaincode name.
 //! - [`HandlerRegistry`]: registered chaincodes and launches in progress.
 //! - The handler (private): the peer's protocol state machine per stream, with transaction
 //!   contexts, query iterators in batches of 100, pagination, and chaincode-to-chaincode calls.
@@ -58,17 +63,20 @@ mod handler_registry;
 pub mod ledger;
 pub mod proposal;
 mod query;
+mod router;
 mod runtime_launcher;
 pub mod server;
 pub mod tls;
 mod tx_context;
 mod vm_controller;
 
-pub use chaincode_identity::{ClientCertIssuer, ClientIdentity, RegistrationCheck};
-pub use chaincode_support::{ChaincodeSupport, ChaincodeSupportBuilder, ExecuteResult, TxParams};
+pub use chaincode_identity::{ClientCertIssuer, RegistrationCheck};
+pub use chaincode_support::{
+    ChaincodeSupport, ChaincodeSupportBuilder, ExecuteResult, InstalledPackage, TxParams,
+};
 pub use config::{ChaincodeTls, MIN_STARTUP_TIMEOUT, SYSTEM, SupportConfig};
-pub use container_runtime::{ContainerRuntime, LaunchConfig, tls_paths};
+pub use container_runtime::ContainerRuntime;
 pub use definitions::{ChaincodeDefinition, ChaincodeDefinitions, DefinitionMap};
 pub use error::{Error, Result};
 pub use handler_registry::HandlerRegistry;
-pub use vm_controller::{VmController, VmFactory};
+pub use vm_controller::{VmController, VmFactory, builtin_chaincodes, check_backends};

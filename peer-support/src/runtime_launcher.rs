@@ -1,28 +1,47 @@
-//! The runtime launcher: starts a chaincode and waits for it to register, once, however many
-//! callers ask at the same time (Fabric's `RuntimeLauncher`).
+//! The runtime launcher: builds and starts a chaincode and waits for it to register, once,
+//! however many callers ask at the same time (Fabric's `RuntimeLauncher`).
 //!
-//! A launch ends in one of four ways: the chaincode registers (success), its process or
-//! container exits first, the startup timeout passes, or its registration is refused. On any
-//! failure the launcher stops what it started and removes the launch from the registry, so the
-//! next launch starts clean; every caller that waited sees the same error.
+//! A launch builds the package (on the definition's backend, or the one the router picks),
+//! starts it, then either waits for the chaincode to dial in, or dials the chaincode server
+//! the backend names (chaincode as a service). It ends in one of four ways: the chaincode
+//! registers (success); its process, container or connection ends first; the startup timeout
+//! passes; or its registration is refused. On any failure the launcher stops what it started
+//! and removes the launch from the registry, so the next launch starts clean; every caller
+//! that waited sees the same error.
 
 use std::collections::HashMap;
+use std::future::Future;
 use std::panic::AssertUnwindSafe;
+use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 
 use futures::FutureExt;
+use vm_api::{ChaincodeServer, ChaincodeStreamHandler, Started, StreamOrigin};
 
 use crate::handler::Handler;
 use crate::handler_registry::LaunchState;
 use crate::{ChaincodeDefinition, ContainerRuntime, Error, HandlerRegistry, Result, SupportConfig};
+
+/// A chaincode this peer launched, and the backend that runs it.
+#[derive(Clone)]
+struct Launched {
+    def: ChaincodeDefinition,
+    container_type: String,
+}
+
+/// Completes when the started chaincode ended (its process exited, its connection closed),
+/// with the error that says so.
+type Ended = Pin<Box<dyn Future<Output = Arc<Error>> + Send>>;
 
 /// Launches chaincodes and remembers which it launched.
 pub(crate) struct RuntimeLauncher {
     config: Arc<SupportConfig>,
     registry: Arc<HandlerRegistry>,
     runtime: Arc<ContainerRuntime>,
-    /// What this peer started, by registered name, so shutdown can stop it.
-    launched: Mutex<HashMap<String, ChaincodeDefinition>>,
+    /// Where streams the peer dials go (chaincode servers).
+    streams: Arc<dyn ChaincodeStreamHandler>,
+    /// What this peer started, by registered name, so stop and shutdown find it.
+    launched: Mutex<HashMap<String, Launched>>,
 }
 
 impl RuntimeLauncher {
@@ -30,17 +49,23 @@ impl RuntimeLauncher {
         config: Arc<SupportConfig>,
         registry: Arc<HandlerRegistry>,
         runtime: Arc<ContainerRuntime>,
+        streams: Arc<dyn ChaincodeStreamHandler>,
     ) -> Self {
         Self {
             config,
             registry,
             runtime,
+            streams,
             launched: Mutex::new(HashMap::new()),
         }
     }
 
     pub(crate) fn runtime(&self) -> &Arc<ContainerRuntime> {
         &self.runtime
+    }
+
+    fn launched(&self) -> std::sync::MutexGuard<'_, HashMap<String, Launched>> {
+        self.launched.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// The handler of `def`'s chaincode, launching it first if it is not registered.
@@ -78,11 +103,7 @@ impl RuntimeLauncher {
 
     async fn run_launch(self: Arc<Self>, def: ChaincodeDefinition, state: Arc<LaunchState>) {
         let name = def.ccid.registered_name();
-        self.launched
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(name.clone(), def.clone());
-        let outcome = AssertUnwindSafe(self.start_and_wait(&def, &state))
+        let outcome = AssertUnwindSafe(self.build_start_and_wait(&def, &state))
             .catch_unwind()
             .await
             .unwrap_or_else(|_| Err(Arc::new(Error::Protocol("the launch panicked".into()))));
@@ -91,102 +112,145 @@ impl RuntimeLauncher {
             return;
         };
         tracing::warn!(chaincode = %name, error = %error.report(), "launch failed");
-        self.launched
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(&name);
+        let started = self.launched().remove(&name);
         // Forget the launch first, so a registration arriving while we stop is refused; then
         // stop what was started; then tell the waiters, who find nothing left running and the
         // launch gone (a new launch starts afresh).
         self.registry.remove_launch(&name, &state);
-        if let Err(e) = self.runtime.stop(&def).await {
+        if let Some(started) = started
+            && let Err(e) = self.runtime.stop(&def, &started.container_type).await
+        {
             tracing::debug!(chaincode = %name, error = %e.report(), "stopping after a failed launch");
         }
         state.notify(Err(error));
     }
 
-    async fn start_and_wait(
+    async fn build_start_and_wait(
         self: &Arc<Self>,
         def: &ChaincodeDefinition,
         state: &Arc<LaunchState>,
     ) -> Result<(), Arc<Error>> {
-        // The startup timeout covers starting too: an image build or a daemon that hangs.
+        // Building has its own bound, chaincode.installTimeout.
+        let container_type = self.runtime.build(def).await.map_err(Arc::new)?;
+        self.launched().insert(
+            def.ccid.registered_name(),
+            Launched {
+                def: def.clone(),
+                container_type: container_type.clone(),
+            },
+        );
+        // The startup timeout covers starting too: a daemon that hangs, a server to dial.
         let deadline = tokio::time::Instant::now() + self.config.startup_timeout;
         let timed_out = || async {
             Arc::new(Error::StartupTimeout {
                 ccid: def.ccid.clone(),
                 timeout: self.config.startup_timeout,
-                output: self.runtime.recent_output(def).await,
+                output: self.runtime.recent_output(def, &container_type).await,
             })
         };
-        match tokio::time::timeout_at(deadline, self.runtime.start(def)).await {
-            Ok(started) => started.map_err(Arc::new)?,
-            Err(_) => return Err(timed_out().await),
-        }
-        let mut exited = {
-            let runtime = Arc::clone(&self.runtime);
-            let def = def.clone();
-            tokio::spawn(async move { runtime.wait(&def).await })
+        let started =
+            match tokio::time::timeout_at(deadline, self.runtime.start(def, &container_type)).await
+            {
+                Ok(started) => started.map_err(Arc::new)?,
+                Err(_) => return Err(timed_out().await),
+            };
+        let mut ended = match started {
+            Started::Dialing => self.watch_exit(def, &container_type),
+            Started::Serving(server) => {
+                match tokio::time::timeout_at(deadline, self.dial(def, &server)).await {
+                    Ok(ended) => ended?,
+                    Err(_) => return Err(timed_out().await),
+                }
+            }
         };
-        enum First {
-            Registered(Result<(), Arc<Error>>),
-            Exited(Result<Result<i64>, tokio::task::JoinError>),
-            TimedOut,
-        }
-        let first = tokio::select! {
-            outcome = state.wait() => First::Registered(outcome),
-            code = &mut exited => First::Exited(code),
-            () = tokio::time::sleep_until(deadline) => First::TimedOut,
-        };
-        match first {
-            First::Registered(outcome) => {
-                // Registered (or refused). Keep watching the exit, for the log.
+        tokio::select! {
+            outcome = state.wait() => {
+                // Registered (or refused). Keep watching the end, for the log.
                 let name = def.ccid.registered_name();
                 tokio::spawn(async move {
-                    match exited.await {
-                        Ok(Ok(code)) => tracing::info!(chaincode = %name, code, "chaincode exited"),
-                        Ok(Err(e)) => {
-                            tracing::info!(chaincode = %name, error = %e.report(), "chaincode ended")
-                        }
-                        Err(_) => {}
-                    }
+                    let why = ended.await;
+                    tracing::info!(chaincode = %name, reason = %why.report(), "chaincode ended");
                 });
                 outcome
             }
-            First::Exited(code) => {
-                let output = self.runtime.recent_output(def).await;
-                Err(Arc::new(match code {
-                    Ok(Ok(code)) => vm_api::Error::Exited {
-                        ccid: def.ccid.clone(),
-                        code,
-                        output,
-                    }
-                    .into(),
-                    Ok(Err(e)) => e,
-                    Err(join) => {
-                        Error::Protocol(format!("waiting for the chaincode failed: {join}"))
-                    }
-                }))
-            }
-            First::TimedOut => {
-                exited.abort();
-                Err(timed_out().await)
-            }
+            why = &mut ended => Err(why),
+            () = tokio::time::sleep_until(deadline) => Err(timed_out().await),
         }
+    }
+
+    /// Completes when the backend says the chaincode exited, with that exit as the error.
+    fn watch_exit(&self, def: &ChaincodeDefinition, container_type: &str) -> Ended {
+        let runtime = Arc::clone(&self.runtime);
+        let (def, container_type) = (def.clone(), container_type.to_owned());
+        let task = tokio::spawn(async move {
+            let code = runtime.wait(&def, &container_type).await;
+            let output = runtime.recent_output(&def, &container_type).await;
+            Arc::new(match code {
+                Ok(code) => vm_api::Error::Exited {
+                    ccid: def.ccid.clone(),
+                    code,
+                    output,
+                }
+                .into(),
+                Err(e) => e,
+            })
+        });
+        Box::pin(async move {
+            task.await.unwrap_or_else(|join| {
+                Arc::new(Error::Protocol(format!(
+                    "waiting for the chaincode failed: {join}"
+                )))
+            })
+        })
+    }
+
+    /// Dials the chaincode server and serves its stream; the returned future completes when
+    /// the connection ends.
+    async fn dial(
+        &self,
+        def: &ChaincodeDefinition,
+        server: &ChaincodeServer,
+    ) -> Result<Ended, Arc<Error>> {
+        let stream = crate::caas::connect(server).await.map_err(Arc::new)?;
+        tracing::info!(chaincode = %def.ccid, address = %server.address, "connected to the chaincode server");
+        let streams = Arc::clone(&self.streams);
+        let origin = StreamOrigin {
+            expected: Some(def.ccid.clone()),
+            client_cert_hash: None,
+        };
+        let task =
+            tokio::spawn(async move { streams.handle_chaincode_stream(stream, origin).await });
+        let address = server.address.clone();
+        Ok(Box::pin(async move {
+            let _ = task.await;
+            Arc::new(Error::ChaincodeServer {
+                address,
+                message: "the connection ended".into(),
+            })
+        }))
     }
 
     /// Stops `def`'s chaincode and forgets it.
     pub(crate) async fn stop(&self, def: &ChaincodeDefinition) -> Result<()> {
         let name = def.ccid.registered_name();
-        self.launched
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(&name);
+        let launched = self.launched().remove(&name);
+        let container_type = match (launched, &def.container_type) {
+            (Some(l), _) => l.container_type,
+            (None, Some(t)) => t.clone(),
+            (None, None) => {
+                return Err(vm_api::Error::NotRunning {
+                    ccid: def.ccid.clone(),
+                }
+                .into());
+            }
+        };
         // The handler of the instance being stopped: a new instance registering meanwhile
         // keeps its own.
         let handler = self.registry.handler(&name);
-        let result = self.runtime.stop(def).await;
+        let result = self.runtime.stop(def, &container_type).await;
         if let Some(handler) = handler {
+            // A chaincode server the peer dialed has nothing to stop but its stream.
+            handler.close();
             self.registry.deregister(&name, &handler);
         }
         result
@@ -194,13 +258,8 @@ impl RuntimeLauncher {
 
     /// Stops every chaincode this peer launched.
     pub(crate) async fn stop_all(&self) {
-        let all: Vec<ChaincodeDefinition> = self
-            .launched
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .values()
-            .cloned()
-            .collect();
+        let all: Vec<ChaincodeDefinition> =
+            self.launched().values().map(|l| l.def.clone()).collect();
         let stops = all.iter().map(|def| async move {
             if let Err(e) = self.stop(def).await {
                 tracing::warn!(chaincode = %def.ccid, error = %e.report(), "stopping at shutdown");

@@ -13,7 +13,9 @@ use rcgen::{
 use sha2::{Digest, Sha256};
 use vm_api::StreamOrigin;
 
-use crate::chaincode_identity::{ClientCertIssuer, ClientIdentity, RegistrationCheck};
+use vm_api::ClientTls;
+
+use crate::chaincode_identity::{ClientCertIssuer, RegistrationCheck};
 use crate::{Error, Result};
 
 /// What the gRPC server needs to serve TLS: its identity and the CA whose client
@@ -157,14 +159,14 @@ impl ChaincodeCa {
 }
 
 impl ClientCertIssuer for ChaincodeCa {
-    fn issue(&self, name: &str) -> Result<ClientIdentity> {
+    fn issue(&self, name: &str) -> Result<ClientTls> {
         let (cert_pem, key_pem, hash) = self.leaf(name, Vec::new(), false)?;
         let mut issued = self.issued.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(old) = issued.by_name.insert(name.to_owned(), hash) {
             issued.by_hash.remove(&old);
         }
         issued.by_hash.insert(hash, name.to_owned());
-        Ok(ClientIdentity {
+        Ok(ClientTls {
             cert_pem,
             key_pem,
             root_pem: self.ca_pem.clone(),

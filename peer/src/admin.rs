@@ -33,8 +33,6 @@ pub struct Node {
     pub ledgers: Arc<Ledgers>,
     /// The state database.
     pub store: Store,
-    /// Whether a Docker endpoint is configured.
-    pub docker_configured: bool,
 }
 
 /// The admin service.
@@ -58,7 +56,9 @@ fn status(e: &peer_support::Error) -> Status {
         E::UnknownChaincode { .. } | E::WrongVersion { .. } => Status::not_found(text),
         E::MvccConflict { .. } => Status::aborted(text),
         E::DuplicateTransaction { .. } => Status::already_exists(text),
-        E::ExecuteTimeout { .. } | E::StartupTimeout { .. } => Status::deadline_exceeded(text),
+        E::ExecuteTimeout { .. } | E::StartupTimeout { .. } | E::BuildTimeout { .. } => {
+            Status::deadline_exceeded(text)
+        }
         E::ShuttingDown => Status::unavailable(text),
         E::Config { .. } => Status::invalid_argument(text),
         E::Vm(vm_api::Error::UnknownContainerType { .. }) => Status::invalid_argument(text),
@@ -89,39 +89,32 @@ impl Node {
         }
     }
 
-    /// The backend for a new chaincode: the one asked for, else Docker when configured and
-    /// reachable, else processes.
-    async fn choose_vm(&self, asked: &str) -> Result<String, Status> {
+    /// The backend asked for by `--vm`, checked; `None` when none was asked for (the peer
+    /// picks one when it builds the package).
+    fn asked_vm(&self, asked: &str) -> Result<Option<String>, Status> {
+        if asked.is_empty() {
+            return Ok(None);
+        }
         let types = self.support.controller().container_types();
-        if !asked.is_empty() {
-            let asked = asked.to_uppercase();
-            if !types.contains(&asked) || asked == peer_support::SYSTEM {
-                return Err(Status::invalid_argument(format!(
-                    "unknown container type {asked:?}; user chaincodes run on: {}",
-                    types
-                        .iter()
-                        .filter(|t| t.as_str() != peer_support::SYSTEM)
-                        .cloned()
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                )));
-            }
-            return Ok(asked);
+        let asked = asked.to_uppercase();
+        let builtin: Vec<String> = self
+            .support
+            .builtin_chaincodes()
+            .into_iter()
+            .filter_map(|d| d.container_type)
+            .collect();
+        if !types.contains(&asked) || builtin.contains(&asked) {
+            return Err(Status::invalid_argument(format!(
+                "unknown container type {asked:?}; user chaincodes run on: {}",
+                types
+                    .iter()
+                    .filter(|t| !builtin.contains(t))
+                    .cloned()
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )));
         }
-        if self.docker_configured {
-            match self.support.controller().vm("DOCKER") {
-                Ok(vm) => match vm.health_check().await {
-                    Ok(()) => return Ok("DOCKER".into()),
-                    Err(e) => {
-                        tracing::warn!(error = %e, "Docker is configured but unreachable: using PROCESS")
-                    }
-                },
-                Err(e) => {
-                    tracing::warn!(error = %e.report(), "Docker is configured but unavailable: using PROCESS")
-                }
-            }
-        }
-        Ok("PROCESS".into())
+        Ok(Some(asked))
     }
 
     async fn install(
@@ -165,27 +158,35 @@ impl Node {
                 source.display()
             )));
         }
-        let vm = self.choose_vm(&req.vm).await?;
+        let asked = self.asked_vm(&req.vm)?;
         let ccid = Ccid::new(req.name, req.version);
-        let installed = self
+        let copied = self
             .lifecycle
-            .install(ccid.clone(), &req.platform, &vm, &source)
+            .copy_package(&ccid, &source)
             .map_err(|e| Status::failed_precondition(format!("{e:#}")))?;
-        let what = if vm == "DOCKER" {
-            format!("building the image of {ccid}")
-        } else {
-            format!("checking {ccid}")
-        };
         let _ = progress
             .send(Ok(InstallEvent {
-                event: Some(install_event::Event::Progress(Progress { message: what })),
+                event: Some(install_event::Event::Progress(Progress {
+                    message: format!("building {ccid}"),
+                })),
             }))
             .await;
-        self.support
-            .runtime()
-            .prepare(&installed.definition())
-            .await
-            .map_err(|e| status(&e))?;
+        // Built on the backend asked for, or on the one the peer picks (external builders,
+        // then Docker when configured and reachable, then processes).
+        let package = vm_api::ChaincodePackage::legacy(&ccid, &req.platform, &copied);
+        let mut def = ChaincodeDefinition::user(ccid.clone(), "", package);
+        def.container_type = asked;
+        let vm = match self.support.runtime().rebuild(&def).await {
+            Ok(vm) => vm,
+            Err(e) => {
+                self.lifecycle.discard_package(&ccid);
+                return Err(status(&e));
+            }
+        };
+        let installed = self
+            .lifecycle
+            .record(ccid.clone(), &req.platform, &vm, copied)
+            .map_err(|e| Status::failed_precondition(format!("{e:#}")))?;
         tracing::info!(chaincode = %ccid, vm, platform = %req.platform, "installed");
         Ok(self.info(&installed))
     }
@@ -233,7 +234,11 @@ impl Node {
             .registered()
             .contains(&def.ccid.registered_name())
         {
-            let message = format!("starting chaincode {} ({})", def.ccid, def.container_type);
+            let message = format!(
+                "starting chaincode {} ({})",
+                def.ccid,
+                def.container_type.as_deref().unwrap_or("any backend")
+            );
             let _ = progress
                 .send(Ok(ExecuteEvent {
                     event: Some(execute_event::Event::Progress(Progress { message })),

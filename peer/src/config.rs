@@ -1,18 +1,25 @@
-//! The peer's configuration: Fabric's `core.yaml` names, a YAML file flattened to dotted keys,
-//! each key overridable by its `CORE_…` environment variable, with defaults that work with no
-//! file at all. A bad value is an error naming its key.
+//! The peer's configuration: Fabric's `core.yaml` names, read from a YAML file into a tree
+//! that keeps lists and maps (`chaincode.externalBuilders` is a list of maps), each key
+//! overridable by its `CORE_…` environment variable (JSON or YAML for a structured one, as
+//! Fabric users write `CORE_CHAINCODE_EXTERNALBUILDERS='[{"name":…}]'`), with defaults that
+//! work with no file at all. A bad value is an error naming its key.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use peer_support::SupportConfig;
+use serde_json::Value;
 use vm_api::Settings;
 use yaml_rust2::{Yaml, YamlLoader};
 
+/// Keys whose value is a list or a map; their environment variable holds JSON or YAML.
+pub const STRUCTURED_KEYS: &[&str] = &["chaincode.externalBuilders"];
+
 /// The keys the peer reads, with their defaults (empty: none). Each can be set in the file or
 /// by its environment variable: `CORE_` + the key in capitals with `.` as `_`
-/// (`peer.networkId` → `CORE_PEER_NETWORKID`).
+/// (`peer.networkId` → `CORE_PEER_NETWORKID`). Keys match without regard to case, as in
+/// Fabric (`chaincode.installTimeout` and `chaincode.installtimeout` are one key).
 pub const KEYS: &[(&str, &str)] = &[
     ("peer.id", "peer0"),
     ("peer.networkId", "dev"),
@@ -27,12 +34,14 @@ pub const KEYS: &[(&str, &str)] = &[
     ("peer.keepalive.timeout", "20s"),
     ("chaincode.mode", "net"),
     ("chaincode.startuptimeout", "300s"),
+    ("chaincode.installTimeout", "300s"),
     ("chaincode.executetimeout", "30s"),
     ("chaincode.keepalive", "0"),
     ("chaincode.logging.level", "info"),
     ("chaincode.logging.shim", "warning"),
     ("chaincode.logging.format", ""),
     ("chaincode.node.runtime", ""),
+    ("chaincode.externalBuilders", ""),
     ("chaincode.runtimeParams.useWriteBatch", ""),
     ("chaincode.runtimeParams.maxSizeWriteBatch", ""),
     ("chaincode.runtimeParams.useGetMultipleKeys", ""),
@@ -61,50 +70,39 @@ pub fn env_name(key: &str) -> String {
     format!("CORE_{}", key.to_uppercase().replace('.', "_"))
 }
 
-/// Flattens a YAML document into dotted keys; lists become comma-separated values.
-fn flatten(prefix: &str, node: &Yaml, out: &mut Vec<(String, String)>) {
-    let join = |k: &str| {
-        if prefix.is_empty() {
-            k.to_owned()
-        } else {
-            format!("{prefix}.{k}")
-        }
-    };
+/// A YAML document as JSON: maps keep their keys (as text), scalars become text.
+fn to_json(node: &Yaml) -> Value {
     match node {
-        Yaml::Hash(map) => {
-            for (k, v) in map {
-                let key = match k {
-                    Yaml::String(s) => s.clone(),
-                    Yaml::Integer(i) => i.to_string(),
-                    Yaml::Boolean(b) => b.to_string(),
-                    _ => continue,
-                };
-                flatten(&join(&key), v, out);
-            }
-        }
-        Yaml::Array(items) => {
-            let values: Vec<String> = items.iter().filter_map(scalar).collect();
-            out.push((prefix.to_owned(), values.join(",")));
-        }
-        Yaml::Null | Yaml::BadValue => {}
-        other => {
-            if let Some(v) = scalar(other) {
-                out.push((prefix.to_owned(), v));
-            }
-        }
+        Yaml::Hash(map) => Value::Object(
+            map.iter()
+                .filter_map(|(k, v)| {
+                    let key = match k {
+                        Yaml::String(s) | Yaml::Real(s) => s.clone(),
+                        Yaml::Integer(i) => i.to_string(),
+                        Yaml::Boolean(b) => b.to_string(),
+                        _ => return None,
+                    };
+                    Some((key, to_json(v)))
+                })
+                .collect(),
+        ),
+        Yaml::Array(items) => Value::Array(items.iter().map(to_json).collect()),
+        Yaml::String(s) | Yaml::Real(s) => Value::String(s.clone()),
+        Yaml::Integer(i) => Value::String(i.to_string()),
+        Yaml::Boolean(b) => Value::String(b.to_string()),
+        _ => Value::Null,
     }
 }
 
-fn scalar(node: &Yaml) -> Option<String> {
-    match node {
-        Yaml::String(s) | Yaml::Real(s) => Some(s.clone()),
-        Yaml::Integer(i) => Some(i.to_string()),
-        Yaml::Boolean(b) => Some(b.to_string()),
-        _ => None,
-    }
+/// Parses `text` as YAML (JSON is YAML too) into one value.
+fn parse_yaml(text: &str) -> std::result::Result<Value, String> {
+    let docs = YamlLoader::load_from_str(text).map_err(|e| e.to_string())?;
+    Ok(docs.first().map_or(Value::Null, to_json))
 }
 
-/// Settings from `file` (if any) over the defaults, then `env` over both.
+/// Settings from `file` (if any) over the defaults, then `env` over both. The environment
+/// can set every key the peer knows or the file names; a structured key's variable holds JSON
+/// or YAML.
 pub fn settings(file: Option<&Path>, env: impl Fn(&str) -> Option<String>) -> Result<Settings> {
     let mut settings = Settings::new();
     for (key, default) in KEYS {
@@ -112,25 +110,38 @@ pub fn settings(file: Option<&Path>, env: impl Fn(&str) -> Option<String>) -> Re
             settings.set(*key, *default);
         }
     }
-    let mut file_keys = Vec::new();
     if let Some(path) = file {
         let text = std::fs::read_to_string(path)
             .with_context(|| format!("cannot read the configuration file {}", path.display()))?;
         let docs = YamlLoader::load_from_str(&text)
             .with_context(|| format!("{} is not valid YAML", path.display()))?;
-        let mut pairs = Vec::new();
         for doc in &docs {
-            flatten("", doc, &mut pairs);
-        }
-        for (k, v) in pairs {
-            file_keys.push(k.clone());
-            settings.set(k, v);
+            settings.merge(&Settings::from_json(&to_json(doc)));
         }
     }
-    let known = KEYS.iter().map(|(k, _)| (*k).to_owned()).chain(file_keys);
-    for key in known.collect::<Vec<_>>() {
-        if let Some(value) = env(&env_name(&key)) {
-            settings.set(key, value);
+    let known: Vec<String> = KEYS
+        .iter()
+        .map(|(k, _)| (*k).to_owned())
+        .chain(settings.paths())
+        .collect();
+    for key in known {
+        let Some(value) = env(&env_name(&key)) else {
+            continue;
+        };
+        let structured = STRUCTURED_KEYS.iter().any(|k| k.eq_ignore_ascii_case(&key))
+            || settings
+                .value(&key)
+                .is_some_and(|v| v.is_array() || v.is_object());
+        if structured {
+            let parsed = parse_yaml(&value).map_err(|e| {
+                anyhow::anyhow!(
+                    "invalid configuration {key}: {} is neither JSON nor YAML: {e}",
+                    env_name(&key)
+                )
+            })?;
+            settings.set_json(&key, &parsed);
+        } else {
+            settings.set(&key, value);
         }
     }
     Ok(settings)
@@ -153,8 +164,6 @@ pub struct PeerConfig {
     pub local_msp_id: String,
     /// Chaincode support settings (timeouts, dev mode, TLS, …).
     pub support: SupportConfig,
-    /// Whether a Docker endpoint is configured (`vm.endpoint`).
-    pub docker_configured: bool,
     /// HTTP/2 keepalive of the chaincode listener.
     pub keepalive: (std::time::Duration, std::time::Duration),
 }
@@ -194,21 +203,24 @@ impl PeerConfig {
             None => chaincode_listen_address.to_string(),
         };
         settings.set("peer.chaincodeAddress", dial);
-        if let Some(endpoint) = settings.get("vm.endpoint").filter(|e| !e.is_empty())
-            && !["unix://", "tcp://", "http://"]
-                .iter()
-                .any(|p| endpoint.starts_with(p))
-        {
-            bail!(
-                "invalid configuration vm.endpoint: {endpoint:?}: expected unix:///path, tcp://host:port or http://host:port"
-            );
-        }
+        let file_system_path = settings
+            .get("peer.fileSystemPath")
+            .filter(|p| !p.is_empty())
+            .map_or_else(default_data_dir, PathBuf::from);
+        // Backends keep what they must keep across restarts (external builds) under it.
+        settings.set(
+            "peer.fileSystemPath",
+            file_system_path.display().to_string(),
+        );
         let support = SupportConfig::from_settings(&settings)
             .map_err(|e| anyhow::anyhow!("{}", e.report()))?;
-        // Check the Docker host configuration now, so a typo shows at start.
-        vm_docker::DockerConfig::from_settings(&support.peer_id, &support.network_id, &settings)
-            .map_err(|e| anyhow::anyhow!("{e}"))?;
-        vm_process::ProcessConfig::from_settings(&settings).map_err(|e| anyhow::anyhow!("{e}"))?;
+        // Every linked backend checks its own settings now, so a typo shows at start.
+        let context = vm_api::VmContext {
+            peer_id: support.peer_id.clone(),
+            network_id: support.network_id.clone(),
+            settings: settings.clone(),
+        };
+        peer_support::check_backends(&context).map_err(|e| anyhow::anyhow!("{}", e.report()))?;
         let duration = |key: &str| -> Result<std::time::Duration> {
             settings
                 .duration(key)
@@ -219,10 +231,6 @@ impl PeerConfig {
             duration("peer.keepalive.interval")?,
             duration("peer.keepalive.timeout")?,
         );
-        let file_system_path = settings
-            .get("peer.fileSystemPath")
-            .filter(|p| !p.is_empty())
-            .map_or_else(default_data_dir, PathBuf::from);
         let msp_dir = settings
             .get("peer.mspConfigPath")
             .filter(|p| !p.is_empty())
@@ -236,7 +244,6 @@ impl PeerConfig {
                 .get("peer.localMspId")
                 .unwrap_or("SampleOrg")
                 .to_owned(),
-            docker_configured: settings.get("vm.endpoint").is_some_and(|e| !e.is_empty()),
             keepalive,
             support,
             settings,
@@ -266,7 +273,6 @@ mod tests {
         assert_eq!(c.support.peer_address, "127.0.0.1:7052");
         assert_eq!(c.support.peer_id, "peer0");
         assert!(!c.support.dev_mode);
-        assert!(!c.docker_configured);
         assert!(c.support.tls_enabled());
     }
 
@@ -284,7 +290,7 @@ mod tests {
             env(&[("CORE_PEER_ID", "peer9"), ("CORE_CHAINCODE_MODE", "dev")]),
         )
         .unwrap();
-        assert_eq!(s.get("vm.docker.hostConfig.Dns"), Some("1.1.1.1,8.8.8.8"));
+        assert_eq!(s.list("vm.docker.hostConfig.Dns"), ["1.1.1.1", "8.8.8.8"]);
         assert_eq!(
             s.get("vm.docker.hostConfig.LogConfig.Config.max-size"),
             Some("50m")
@@ -302,14 +308,64 @@ mod tests {
         );
         assert_eq!(c.support.execute_timeout, std::time::Duration::from_secs(5));
         assert_eq!(c.support.peer_address, "127.0.0.1:9052");
-        assert!(c.docker_configured);
+        assert_eq!(
+            c.settings.get("vm.endpoint"),
+            Some("unix:///var/run/docker.sock")
+        );
         // A key only the file names can be overridden too.
         let s = settings(
             Some(&file),
             env(&[("CORE_VM_DOCKER_HOSTCONFIG_DNS", "9.9.9.9")]),
         )
         .unwrap();
-        assert_eq!(s.get("vm.docker.hostConfig.Dns"), Some("9.9.9.9"));
+        assert_eq!(s.list("vm.docker.hostConfig.Dns"), ["9.9.9.9"]);
+    }
+
+    #[test]
+    fn external_builders_keep_their_structure_from_the_file_and_the_environment() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("core.yaml");
+        std::fs::write(
+            &file,
+            "chaincode:\n  installTimeout: 7m\n  externalBuilders:\n    - name: ccaas\n      path: /opt/ccaas\n      propagateEnvironment:\n        - HOME\n        - CORE_X\n    - path: /opt/bin\n      name: binary\n",
+        )
+        .unwrap();
+        let s = settings(Some(&file), env(&[])).unwrap();
+        let builders = s.value("chaincode.externalBuilders").unwrap();
+        assert_eq!(builders[0]["name"], "ccaas");
+        assert_eq!(builders[0]["propagateEnvironment"][1], "CORE_X");
+        assert_eq!(builders[1]["path"], "/opt/bin");
+        let c = PeerConfig::from_settings(s, false).unwrap();
+        assert_eq!(
+            c.support.install_timeout,
+            std::time::Duration::from_secs(420)
+        );
+
+        // JSON in the environment, as Fabric users set it, replaces the file's list.
+        let json = r#"[{"name":"ext","path":"/opt/ext","propagateEnvironment":["A"]}]"#;
+        let s = settings(
+            Some(&file),
+            env(&[("CORE_CHAINCODE_EXTERNALBUILDERS", json)]),
+        )
+        .unwrap();
+        let builders = s.value("chaincode.externalBuilders").unwrap();
+        assert_eq!(builders.as_array().unwrap().len(), 1);
+        assert_eq!(builders[0]["name"], "ext");
+        // With no file too, and YAML's flow style reads the same.
+        let s = settings(
+            None,
+            env(&[("CORE_CHAINCODE_EXTERNALBUILDERS", "[{name: y, path: /y}]")]),
+        )
+        .unwrap();
+        assert_eq!(
+            s.value("chaincode.externalBuilders").unwrap()[0]["path"],
+            "/y"
+        );
+        let e = settings(None, env(&[("CORE_CHAINCODE_EXTERNALBUILDERS", "[{")])).unwrap_err();
+        assert!(
+            format!("{e:#}").contains("chaincode.externalBuilders"),
+            "{e:#}"
+        );
     }
 
     #[test]

@@ -9,7 +9,7 @@ use std::sync::RwLock;
 use anyhow::{Context, Result, bail};
 use peer_support::{ChaincodeDefinition, ChaincodeDefinitions};
 use serde_json::json;
-use vm_api::{Ccid, CodePackage};
+use vm_api::{Ccid, ChaincodePackage};
 
 use crate::store::Store;
 
@@ -32,10 +32,7 @@ impl Installed {
         ChaincodeDefinition::user(
             self.ccid.clone(),
             self.vm.clone(),
-            CodePackage {
-                platform: self.platform.clone(),
-                path: self.path.clone(),
-            },
+            ChaincodePackage::legacy(&self.ccid, &self.platform, &self.path),
         )
     }
 
@@ -145,14 +142,9 @@ impl Lifecycle {
         })
     }
 
-    /// Installs `name:version` from `source` (an executable or a folder), run by `vm`.
-    pub fn install(
-        &self,
-        ccid: Ccid,
-        platform: &str,
-        vm: &str,
-        source: &Path,
-    ) -> Result<Installed> {
+    /// Copies the package of `name:version` from `source` (an executable or a folder) into
+    /// the peer and returns where the copy is; [`record`](Self::record) makes it installed.
+    pub fn copy_package(&self, ccid: &Ccid, source: &Path) -> Result<PathBuf> {
         let key = (ccid.name().to_owned(), ccid.version().to_owned());
         if self.system.contains_key(ccid.name()) {
             bail!("{} is the name of a system chaincode", ccid.name());
@@ -169,18 +161,32 @@ impl Lifecycle {
         }
         std::fs::create_dir_all(&dir)
             .with_context(|| format!("cannot create {}", dir.display()))?;
-        let path = if meta.is_dir() {
+        if meta.is_dir() {
             let to = dir.join("src");
             copy_tree(source, &to)
                 .with_context(|| format!("cannot copy {} into the peer", source.display()))?;
-            to
+            Ok(to)
         } else {
             let name = source.file_name().context("the package has no file name")?;
             let to = dir.join(name);
             std::fs::copy(source, &to)
                 .with_context(|| format!("cannot copy {} into the peer", source.display()))?;
-            to
-        };
+            Ok(to)
+        }
+    }
+
+    /// Removes a copy [`copy_package`](Self::copy_package) made for a package that was not
+    /// installed after all (its build failed).
+    pub fn discard_package(&self, ccid: &Ccid) {
+        let dir = self.packages.join(ccid.dashed());
+        if let Err(e) = std::fs::remove_dir_all(&dir) {
+            tracing::warn!(chaincode = %ccid, error = %e, "cannot remove {}", dir.display());
+        }
+    }
+
+    /// Records `name:version`, copied to `path`, as installed: of `platform`, run by `vm`.
+    pub fn record(&self, ccid: Ccid, platform: &str, vm: &str, path: PathBuf) -> Result<Installed> {
+        let key = (ccid.name().to_owned(), ccid.version().to_owned());
         let installed = Installed {
             ccid: ccid.clone(),
             platform: platform.to_owned(),
@@ -191,6 +197,19 @@ impl Lifecycle {
             .put_record(&format!("installed/{ccid}"), &installed.record())?;
         write_lock(&self.installed).insert(key, installed.clone());
         Ok(installed)
+    }
+
+    /// Installs `name:version` from `source`, run by `vm`: [`copy_package`](Self::copy_package)
+    /// then [`record`](Self::record).
+    pub fn install(
+        &self,
+        ccid: Ccid,
+        platform: &str,
+        vm: &str,
+        source: &Path,
+    ) -> Result<Installed> {
+        let path = self.copy_package(&ccid, source)?;
+        self.record(ccid, platform, vm, path)
     }
 
     /// The installed `name:version`.
@@ -313,8 +332,8 @@ mod tests {
         .unwrap();
         let def = life.definition("ch", "kv").unwrap();
         assert_eq!(
-            (def.ccid.version(), def.container_type.as_str()),
-            ("1", "PROCESS")
+            (def.ccid.version(), def.container_type.as_deref()),
+            ("1", Some("PROCESS"))
         );
         assert!(life.definition("other", "kv").is_err());
         assert!(life.definition("any", "kvscc").unwrap().is_system());

@@ -48,7 +48,12 @@ pub async fn start(config: PeerConfig) -> Result<()> {
         )
     })?;
     let store = Store::open(&data.join("ledger.redb"))?;
-    let system = vm_inproc::system_chaincodes().map_err(|e| anyhow::anyhow!("{e}"))?;
+    // The system chaincodes are the ones built into the linked backends.
+    let system: Vec<vm_api::Ccid> = peer_support::builtin_chaincodes()
+        .map_err(|e| anyhow::anyhow!("{}", e.report()))?
+        .into_iter()
+        .map(|(_, ccid)| ccid)
+        .collect();
     let lifecycle = Arc::new(Lifecycle::load(
         store.clone(),
         data.join("chaincodes"),
@@ -72,16 +77,17 @@ pub async fn start(config: PeerConfig) -> Result<()> {
     )
     .await?;
     let admin_listener = bind(config.listen_address, "peer.listenAddress").await?;
-    if config.docker_configured {
-        match support.controller().vm("DOCKER") {
-            // Connecting also removes this peer's leftover containers from a previous run.
+    // The backends that run chaincodes of their own accord, checked now (the Docker backend
+    // also removes this peer's leftover containers from a previous run when it connects).
+    for backend in support.controller().candidates() {
+        match support.controller().vm(&backend) {
             Ok(vm) => match vm.health_check().await {
-                Ok(()) => tracing::info!("Docker is reachable"),
+                Ok(()) => tracing::info!(backend, "backend ready"),
                 Err(e) => {
-                    tracing::warn!(error = %e, "Docker is configured but unreachable: chaincodes will run as processes")
+                    tracing::warn!(backend, error = %e, "backend unavailable: chaincodes go to the next one")
                 }
             },
-            Err(e) => tracing::warn!(error = %e.report(), "Docker backend unavailable"),
+            Err(e) => tracing::warn!(backend, error = %e.report(), "backend unavailable"),
         }
     }
 
@@ -104,7 +110,6 @@ pub async fn start(config: PeerConfig) -> Result<()> {
         lifecycle,
         ledgers,
         store,
-        docker_configured: config.docker_configured,
     });
     let admin_server = tokio::spawn(
         tonic::transport::Server::builder()

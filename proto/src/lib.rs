@@ -84,3 +84,25 @@ pub const FILE_DESCRIPTOR_SET: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "
 
 pub use prost;
 pub use prost_types::Timestamp;
+
+/// An error with every cause after it, on one line (`outer: inner: innermost`), a cause left
+/// out when the text before it already holds it: for places that carry one line, such as
+/// ERROR payloads and gRPC statuses.
+///
+/// ```
+/// let e = std::io::Error::other("disk on fire");
+/// assert_eq!(proto::error_chain(&e), "disk on fire");
+/// ```
+pub fn error_chain(error: &(dyn std::error::Error + '_)) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let next = cause.to_string();
+        if !text.contains(&next) {
+            text.push_str(": ");
+            text.push_str(&next);
+        }
+        source = cause.source();
+    }
+    text
+}

@@ -8,11 +8,20 @@ use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::transport::{Certificate, ClientTlsConfig, Endpoint, Identity};
 
-use crate::{Chaincode, ClientConfig, Error, Result};
+use tokio::net::TcpListener;
+
+use crate::{Chaincode, ClientConfig, Error, Result, ServerConfig};
 
 /// Runs `chaincode` as Fabric runs a chaincode process: reads the peer's address, the
 /// chaincode's name and TLS settings from flags and the environment (see [`ClientConfig`]),
 /// connects, registers, and serves transactions until the stream ends.
+///
+/// When `CHAINCODE_SERVER_ADDRESS` is set it serves as a service instead (Fabric 2.x's
+/// chaincode as a service, from the environment Fabric's samples use: see [`ServerConfig`]),
+/// so one binary runs either way with no code change.
+///
+/// It returns `Ok(())` on SIGTERM or SIGINT, so that a chaincode stops at once when asked,
+/// even as PID 1 of a container, where a signal without a handler is ignored.
 ///
 /// Returns an error — it never hangs — when the peer cannot be reached, refuses the
 /// registration, or closes the stream.
@@ -23,7 +32,54 @@ use crate::{Chaincode, ClientConfig, Error, Result};
 /// two-worker runtime on a two-core machine; see BENCHMARKS.md). Use a multi-thread runtime
 /// when transactions do heavy computation.
 pub async fn start(chaincode: impl Chaincode) -> Result<()> {
-    start_with(Arc::new(chaincode), ClientConfig::from_env()?).await
+    let chaincode: Arc<dyn Chaincode> = Arc::new(chaincode);
+    let terminated = terminated()?;
+    if let Some(server) = ServerConfig::from_sources(|k| std::env::var(k).ok())? {
+        let listener = TcpListener::bind(&server.address)
+            .await
+            .map_err(|e| Error::Config {
+                key: "CHAINCODE_SERVER_ADDRESS".into(),
+                message: format!("cannot listen on {}: {e}", server.address),
+            })?;
+        tracing::info!(chaincode = %server.chaincode_id, address = %server.address, tls = server.tls.is_some(), "serving");
+        return crate::serve(
+            chaincode,
+            server.chaincode_id,
+            listener,
+            server.tls,
+            terminated,
+        )
+        .await;
+    }
+    let config = ClientConfig::from_env()?;
+    tokio::select! {
+        served = start_with(chaincode, config) => served,
+        () = terminated => {
+            tracing::info!("terminated by a signal");
+            Ok(())
+        }
+    }
+}
+
+/// Completes at the first SIGTERM or SIGINT.
+fn terminated() -> Result<impl std::future::Future<Output = ()>> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let listen = |kind| {
+        signal(kind).map_err(|e| Error::Config {
+            key: "signals".into(),
+            message: format!("cannot handle signals: {e}"),
+        })
+    };
+    let (mut term, mut int) = (
+        listen(SignalKind::terminate())?,
+        listen(SignalKind::interrupt())?,
+    );
+    Ok(async move {
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = int.recv() => {}
+        }
+    })
 }
 
 /// [`start`] with an explicit configuration.
@@ -89,17 +145,7 @@ fn host_of(address: &str) -> &str {
 
 /// An error with its causes, on one line.
 pub(crate) fn chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        let next = cause.to_string();
-        if !text.contains(&next) {
-            text.push_str(": ");
-            text.push_str(&next);
-        }
-        source = cause.source();
-    }
-    text
+    proto::error_chain(error)
 }
 
 #[cfg(test)]

@@ -16,7 +16,9 @@
 //! - The handler (private): the protocol state machine, over one transport seam,
 //!   [`proto::stream::ChaincodeStream`], run by [`serve_stream`]. Transports:
 //!   [`start`] dials the peer over gRPC (Fabric's flags, environment and TLS files, see
-//!   [`ClientConfig`]); [`serve`] is chaincode as a service (the peer dials us);
+//!   [`ClientConfig`]), or serves as a service when `CHAINCODE_SERVER_ADDRESS` is set (see
+//!   [`ServerConfig`]), and ends on SIGTERM; [`serve`] is chaincode as a service (the peer
+//!   dials us);
 //!   [`inproc::serve`] runs over in-memory streams inside the peer.
 //!
 //! # A chaincode
@@ -78,7 +80,7 @@ pub use config::{ClientConfig, ClientTls};
 pub use error::{Error, Result};
 pub use handler::serve_stream;
 pub use iterator::{HistoryQueryIterator, QueryIterator, StateQueryIterator};
-pub use server::{ServerTls, serve};
+pub use server::{ServerConfig, ServerTls, serve};
 pub use stub::{ChaincodeStub, VALIDATION_PARAMETER};
 
 pub use async_trait::async_trait;

@@ -3,6 +3,7 @@
 //! chaincode sends REGISTER first.
 
 use std::future::Future;
+use std::path::Path;
 use std::pin::Pin;
 use std::sync::Arc;
 
@@ -34,6 +35,87 @@ impl std::fmt::Debug for ServerTls {
     }
 }
 
+/// Where and how a chaincode serves as a service, from the environment Fabric's samples use.
+///
+/// | setting | environment |
+/// |---|---|
+/// | listen address (`host:port`) | `CHAINCODE_SERVER_ADDRESS` |
+/// | the name to register with (the package ID) | `CHAINCODE_ID` |
+/// | TLS off | `CHAINCODE_TLS_DISABLED` (`true` unless set to `false`) |
+/// | server key, certificate (PEM files) | `CHAINCODE_TLS_KEY`, `CHAINCODE_TLS_CERT` |
+/// | CA of peers' client certificates (PEM file; set: client authentication required) | `CHAINCODE_CLIENT_CA_CERT` |
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    /// Where to listen.
+    pub address: String,
+    /// The name the chaincode registers with on every stream (its package ID).
+    pub chaincode_id: String,
+    /// TLS, unless disabled.
+    pub tls: Option<ServerTls>,
+}
+
+impl ServerConfig {
+    /// The server settings, when `CHAINCODE_SERVER_ADDRESS` is set (the chaincode then serves
+    /// instead of dialing its peer); `None` otherwise.
+    pub fn from_sources(env: impl Fn(&str) -> Option<String>) -> Result<Option<Self>> {
+        let Some(address) = env("CHAINCODE_SERVER_ADDRESS").filter(|a| !a.trim().is_empty()) else {
+            return Ok(None);
+        };
+        let config = |key: &str, message: String| Error::Config {
+            key: key.to_owned(),
+            message,
+        };
+        let chaincode_id = env("CHAINCODE_ID")
+            .filter(|id| !id.trim().is_empty())
+            .ok_or_else(|| {
+                config(
+                    "CHAINCODE_ID",
+                    "not set; a chaincode server registers with its package ID".into(),
+                )
+            })?;
+        let disabled = match env("CHAINCODE_TLS_DISABLED").as_deref().map(str::trim) {
+            None | Some("") => true,
+            Some(v) if v.eq_ignore_ascii_case("true") => true,
+            Some(v) if v.eq_ignore_ascii_case("false") => false,
+            Some(v) => {
+                return Err(config(
+                    "CHAINCODE_TLS_DISABLED",
+                    format!("{v:?} is not true or false"),
+                ));
+            }
+        };
+        let read = |key: &str| -> Result<String> {
+            let path = env(key).filter(|p| !p.trim().is_empty()).ok_or_else(|| {
+                config(
+                    key,
+                    "not set; TLS needs it (or CHAINCODE_TLS_DISABLED=true)".into(),
+                )
+            })?;
+            std::fs::read_to_string(Path::new(&path))
+                .map_err(|e| config(key, format!("cannot read {path}: {e}")))
+        };
+        let tls = if disabled {
+            None
+        } else {
+            Some(ServerTls {
+                key_pem: read("CHAINCODE_TLS_KEY")?,
+                cert_pem: read("CHAINCODE_TLS_CERT")?,
+                client_ca_pem: match env("CHAINCODE_CLIENT_CA_CERT")
+                    .filter(|p| !p.trim().is_empty())
+                {
+                    Some(_) => Some(read("CHAINCODE_CLIENT_CA_CERT")?),
+                    None => None,
+                },
+            })
+        };
+        Ok(Some(Self {
+            address,
+            chaincode_id,
+            tls,
+        }))
+    }
+}
+
 struct Connect {
     chaincode: Arc<dyn Chaincode>,
     name: String,
@@ -61,8 +143,9 @@ impl ConnectService for Connect {
     }
 }
 
-/// Serves `chaincode`, registering as `name` (`name:version` or a package id), to every peer
-/// that connects on `listener`, until `shutdown` completes.
+/// Serves `chaincode`, registering as `name` (`name:version` or a package ID), to every peer
+/// that connects on `listener`, until `shutdown` completes. [`start`](crate::start) does this
+/// by itself when `CHAINCODE_SERVER_ADDRESS` is set (see [`ServerConfig`]).
 pub async fn serve(
     chaincode: Arc<dyn Chaincode>,
     name: impl Into<String>,
@@ -94,4 +177,88 @@ pub async fn serve(
         .map_err(|e| Error::StreamClosed {
             detail: Some(crate::client::chain(&e)),
         })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+
+    fn env(vars: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> + use<> {
+        let map: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        move |k| map.get(k).cloned()
+    }
+
+    #[test]
+    fn fabric_samples_environment() {
+        assert!(
+            ServerConfig::from_sources(env(&[])).unwrap().is_none(),
+            "dial mode"
+        );
+        let c = ServerConfig::from_sources(env(&[
+            ("CHAINCODE_SERVER_ADDRESS", "0.0.0.0:9999"),
+            ("CHAINCODE_ID", "kv_1:abcd"),
+        ]))
+        .unwrap()
+        .unwrap();
+        assert_eq!(
+            (c.address.as_str(), c.chaincode_id.as_str()),
+            ("0.0.0.0:9999", "kv_1:abcd")
+        );
+        assert!(
+            c.tls.is_none(),
+            "TLS is disabled unless CHAINCODE_TLS_DISABLED=false"
+        );
+        let e = ServerConfig::from_sources(env(&[("CHAINCODE_SERVER_ADDRESS", "0.0.0.0:9999")]))
+            .unwrap_err();
+        assert!(e.to_string().contains("CHAINCODE_ID"), "{e}");
+        let e = ServerConfig::from_sources(env(&[
+            ("CHAINCODE_SERVER_ADDRESS", "0.0.0.0:9999"),
+            ("CHAINCODE_ID", "kv_1:abcd"),
+            ("CHAINCODE_TLS_DISABLED", "false"),
+        ]))
+        .unwrap_err();
+        assert!(e.to_string().contains("CHAINCODE_TLS_KEY"), "{e}");
+    }
+
+    #[test]
+    fn tls_files_and_client_authentication() {
+        let dir = std::env::temp_dir().join(format!("shim-server-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        for (f, text) in [("k", "KEY"), ("c", "CERT"), ("ca", "CA")] {
+            std::fs::write(dir.join(f), text).unwrap();
+        }
+        let path = |f: &str| dir.join(f).display().to_string();
+        let (k, c, ca) = (path("k"), path("c"), path("ca"));
+        let base = [
+            ("CHAINCODE_SERVER_ADDRESS", "127.0.0.1:9999"),
+            ("CHAINCODE_ID", "kv_1:abcd"),
+            ("CHAINCODE_TLS_DISABLED", "FALSE"),
+            ("CHAINCODE_TLS_KEY", k.as_str()),
+            ("CHAINCODE_TLS_CERT", c.as_str()),
+        ];
+        let tls = ServerConfig::from_sources(env(&base))
+            .unwrap()
+            .unwrap()
+            .tls
+            .unwrap();
+        assert_eq!(
+            (tls.key_pem.as_str(), tls.cert_pem.as_str()),
+            ("KEY", "CERT")
+        );
+        assert!(tls.client_ca_pem.is_none());
+        let mut with_ca = base.to_vec();
+        with_ca.push(("CHAINCODE_CLIENT_CA_CERT", ca.as_str()));
+        let tls = ServerConfig::from_sources(env(&with_ca))
+            .unwrap()
+            .unwrap()
+            .tls
+            .unwrap();
+        assert_eq!(tls.client_ca_pem.as_deref(), Some("CA"));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }

@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use peer_support::ChaincodeDefinition;
 use tests::TestPeer;
-use vm_api::{Ccid, CodePackage, Settings};
+use vm_api::{Ccid, ChaincodePackage, Settings};
 use vm_docker::testing::{Cleanup, require_docker, unique};
 
 const RUNS: usize = 30;
@@ -86,14 +86,9 @@ fn main() {
                 .grpc(true)
                 .build()
         };
-        let def = ChaincodeDefinition::user(
-            Ccid::new("rustkv", "1"),
-            "DOCKER",
-            CodePackage {
-                platform: "binary".into(),
-                path: chaincode,
-            },
-        );
+        let ccid = Ccid::new("rustkv", "1");
+        let package = ChaincodePackage::legacy(&ccid, "binary", chaincode);
+        let def = ChaincodeDefinition::user(ccid, "DOCKER", package);
         peer.definitions.define(def.clone());
         let image = vm_docker::names("bench", &peer_id, &def.ccid)
             .unwrap()

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use shim::{Chaincode, ChaincodeStub, Response};
-use vm_api::{Ccid, StartRequest, StopRequest, Vm};
+use vm_api::{Ccid, StartRequest, Started, StopRequest, Vm};
 
 /// Panics in `invoke("panic")`, fails Init with `init("fail")`, sleeps in `invoke("sleep", ms)`,
 /// and otherwise answers `pong`.
@@ -50,7 +50,11 @@ pub struct CountingVm {
 
 #[async_trait]
 impl Vm for CountingVm {
-    async fn start(&self, req: &StartRequest) -> vm_api::Result<()> {
+    fn builder(&self) -> Option<&dyn vm_api::Builder> {
+        self.inner.builder()
+    }
+
+    async fn start(&self, req: &StartRequest) -> vm_api::Result<Started> {
         self.starts.fetch_add(1, Ordering::SeqCst);
         tokio::time::sleep(self.start_delay).await;
         let swallowed = self
@@ -58,7 +62,7 @@ impl Vm for CountingVm {
             .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
             .is_ok();
         if swallowed {
-            return Ok(());
+            return Ok(Started::Dialing);
         }
         self.inner.start(req).await
     }
@@ -92,8 +96,8 @@ pub struct Manual;
 
 #[async_trait]
 impl Vm for Manual {
-    async fn start(&self, _: &StartRequest) -> vm_api::Result<()> {
-        Ok(())
+    async fn start(&self, _: &StartRequest) -> vm_api::Result<Started> {
+        Ok(Started::Dialing)
     }
 
     async fn stop(&self, _: &StopRequest) -> vm_api::Result<()> {

@@ -21,8 +21,7 @@ use peer_support::{
     ChaincodeDefinition, ChaincodeSupport, DefinitionMap, ExecuteResult, SupportConfig, TxParams,
 };
 use proto::protos::ChaincodeInput;
-use vm_api::Ccid;
-use vm_api::CodePackage;
+use vm_api::{Ccid, ChaincodePackage};
 use vm_inproc::{InprocVm, SystemChaincodes};
 use vm_process::{ProcessConfig, ProcessVm};
 
@@ -146,8 +145,7 @@ impl TestPeerBuilder {
         let mut builder = ChaincodeSupport::builder(self.config)
             .definitions(definitions.clone())
             .ledgers(ledgers.clone())
-            .vm("SYSTEM", move |ctx| {
-                let peer = ctx.stream_handler.clone().expect("stream handler");
+            .in_process_vm("SYSTEM", move |_, peer| {
                 Ok(Arc::new(InprocVm::new(peer, chaincodes.clone())) as Arc<dyn vm_api::Vm>)
             });
         let process_vm = process.clone();
@@ -318,14 +316,9 @@ impl TestPeer {
         platform: &str,
         path: impl Into<std::path::PathBuf>,
     ) -> ChaincodeDefinition {
-        let def = ChaincodeDefinition::user(
-            Ccid::new(name, version),
-            "PROCESS",
-            CodePackage {
-                platform: platform.into(),
-                path: path.into(),
-            },
-        );
+        let ccid = Ccid::new(name, version);
+        let package = ChaincodePackage::legacy(&ccid, platform, path.into());
+        let def = ChaincodeDefinition::user(ccid, "PROCESS", package);
         self.definitions.define(def.clone());
         def
     }

@@ -13,7 +13,7 @@ use tests::env::{kv_chaincode, require_node, static_kv_chaincode};
 use tests::fixtures::CountingVm;
 use tests::scenarios::{Callees, kv_scenarios};
 use tests::{TestPeer, ok_text};
-use vm_api::{Builder, Ccid, CodePackage, Platform, Settings};
+use vm_api::{Ccid, ChaincodePackage, Platform, PlatformRegistration, ProcessCommand, Settings};
 use vm_docker::testing::{Cleanup, docker, node_image, require_docker, shell_image, unique};
 
 /// A peer whose Docker containers and images carry a peer id of their own.
@@ -37,14 +37,9 @@ fn define_docker(
     platform: &str,
     path: impl Into<std::path::PathBuf>,
 ) -> ChaincodeDefinition {
-    let def = ChaincodeDefinition::user(
-        Ccid::new(name, "1"),
-        "DOCKER",
-        CodePackage {
-            platform: platform.into(),
-            path: path.into(),
-        },
-    );
+    let ccid = Ccid::new(name, "1");
+    let package = ChaincodePackage::legacy(&ccid, platform, path.into());
+    let def = ChaincodeDefinition::user(ccid, "DOCKER", package);
     peer.definitions.define(def.clone());
     def
 }
@@ -268,40 +263,42 @@ async fn an_image_whose_process_exits_at_once_reports_its_code_and_output() {
 }
 
 /// A platform whose build fails in a RUN step, for the next test.
-struct BrokenBuilder {
-    base: String,
-}
+struct BrokenBuild;
 
-#[async_trait::async_trait]
-impl Builder for BrokenBuilder {
-    async fn build(&self) -> vm_api::Result<bytes::Bytes> {
+impl Platform for BrokenBuild {
+    fn name(&self) -> &'static str {
+        "ccrt-test-broken"
+    }
+    fn description(&self) -> &'static str {
+        "a build that fails, for tests"
+    }
+    fn validate(&self, _: &std::path::Path) -> vm_api::Result<()> {
+        Ok(())
+    }
+    fn build_context(
+        &self,
+        _: &std::path::Path,
+        settings: &Settings,
+    ) -> vm_api::Result<bytes::Bytes> {
         let dockerfile = format!(
             "FROM {}\nRUN echo 'npm ERR! missing script: build' && echo 'npm ERR! A complete log is in /root/.npm' && exit 1\n",
-            self.base
+            settings.get("test.base-image").unwrap_or("scratch")
         );
-        let mut tar = tar::Builder::new(Vec::new());
-        let mut h = tar::Header::new_gnu();
-        h.set_size(dockerfile.len() as u64);
-        h.set_mode(0o644);
-        h.set_cksum();
-        tar.append_data(&mut h, "Dockerfile", dockerfile.as_bytes())
+        let mut archive = vm_api::archive::Archive::new();
+        archive
+            .file("Dockerfile", dockerfile.as_bytes(), 0o644)
             .unwrap();
-        Ok(bytes::Bytes::from(tar.into_inner().unwrap()))
+        Ok(archive.finish().unwrap())
+    }
+    fn image_command(&self, _: &str) -> Vec<String> {
+        vec!["/bin/true".into()]
+    }
+    fn process_command(&self, _: &std::path::Path, _: &str) -> vm_api::Result<ProcessCommand> {
+        unimplemented!("images only")
     }
 }
 
-fn broken(_: &CodePackage, settings: &Settings) -> vm_api::Result<Arc<dyn Builder>> {
-    Ok(Arc::new(BrokenBuilder {
-        base: settings
-            .get("test.base-image")
-            .unwrap_or("scratch")
-            .to_owned(),
-    }))
-}
-
-vm_api::inventory::submit! {
-    Platform { platform: "ccrt-test-broken", description: "a build that fails, for tests", create_builder: broken }
-}
+vm_api::inventory::submit! { PlatformRegistration { platform: &BrokenBuild } }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_broken_build_shows_the_build_output() {

@@ -85,9 +85,8 @@ async fn concurrent_launches_make_one_instance() {
     let counter = starts.clone();
     let peer = TestPeer::builder()
         .with(move |b| {
-            b.vm("SYSTEM", move |ctx| {
-                let inproc =
-                    InprocVm::new(ctx.stream_handler.clone().unwrap(), SystemChaincodes::new());
+            b.in_process_vm("SYSTEM", move |_, peer| {
+                let inproc = InprocVm::new(peer, SystemChaincodes::new());
                 Ok(Arc::new(CountingVm {
                     inner: Arc::new(inproc),
                     starts: counter.clone(),
@@ -122,9 +121,8 @@ async fn startup_timeout_is_clear_leaves_nothing_and_the_next_launch_succeeds() 
     let peer = TestPeer::builder()
         .config(|c| c.startup_timeout = Duration::from_millis(300))
         .with(move |b| {
-            b.vm("SYSTEM", move |ctx| {
-                let inproc =
-                    InprocVm::new(ctx.stream_handler.clone().unwrap(), SystemChaincodes::new());
+            b.in_process_vm("SYSTEM", move |_, peer| {
+                let inproc = InprocVm::new(peer, SystemChaincodes::new());
                 Ok(Arc::new(CountingVm {
                     inner: Arc::new(inproc),
                     starts: counter.clone(),
@@ -518,11 +516,7 @@ async fn conflicting_transactions_never_both_commit() {
 #[tokio::test]
 async fn unknown_container_type_names_the_registered_ones() {
     let peer = TestPeer::new();
-    let def = ChaincodeDefinition {
-        ccid: Ccid::new("ghost", "1"),
-        container_type: "NOPE".into(),
-        package: None,
-    };
+    let def = ChaincodeDefinition::builtin(Ccid::new("ghost", "1"), "NOPE");
     let err = peer.support.launch(&def).await.unwrap_err();
     let text = err.report();
     assert!(text.contains("unknown container type \"NOPE\""), "{text}");
@@ -582,9 +576,8 @@ async fn the_startup_timeout_covers_a_start_that_hangs() {
     let peer = TestPeer::builder()
         .config(|c| c.startup_timeout = Duration::from_millis(300))
         .with(move |b| {
-            b.vm("SYSTEM", move |ctx| {
-                let inproc =
-                    InprocVm::new(ctx.stream_handler.clone().unwrap(), SystemChaincodes::new());
+            b.in_process_vm("SYSTEM", move |_, peer| {
+                let inproc = InprocVm::new(peer, SystemChaincodes::new());
                 Ok(Arc::new(CountingVm {
                     inner: Arc::new(inproc),
                     starts: Arc::new(AtomicUsize::new(0)),

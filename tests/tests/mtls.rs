@@ -105,11 +105,7 @@ async fn a_certificate_registers_only_the_chaincode_it_was_issued_for() {
     let root = write(dir.path(), "peer.crt", ca.ca_pem());
 
     // The peer launches b:1 and waits for it to register.
-    let def = ChaincodeDefinition {
-        ccid: Ccid::new("b", "1"),
-        container_type: "MANUAL".into(),
-        package: None,
-    };
+    let def = ChaincodeDefinition::builtin(Ccid::new("b", "1"), "MANUAL");
     peer.definitions.define(def.clone());
     let launch = {
         let support = peer.support.clone();
@@ -225,11 +221,7 @@ async fn register_with(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_certificate_or_a_foreign_one_is_refused() {
     let peer = manual_peer();
-    let def = ChaincodeDefinition {
-        ccid: Ccid::new("c", "1"),
-        container_type: "MANUAL".into(),
-        package: None,
-    };
+    let def = ChaincodeDefinition::builtin(Ccid::new("c", "1"), "MANUAL");
     peer.definitions.define(def.clone());
     let launch = {
         let support = peer.support.clone();

@@ -450,7 +450,7 @@ fn docker_mode_where_a_daemon_is_present() {
         .ok();
     assert!(out.stderr.contains("runs on DOCKER"), "{}", out.stderr);
     assert!(
-        out.stderr.contains("building the image of kv:1"),
+        out.stderr.contains("building kv:1"),
         "progress shown: {}",
         out.stderr
     );

@@ -223,9 +223,11 @@ fn all_processes_in_groups(groups: &[u32]) -> Vec<u32> {
 async fn an_unknown_package_path_is_a_clear_error() {
     let peer = TestPeer::builder().grpc(true).build();
     let def = peer.define_process("ghost", "1", "binary", "/nonexistent/chaincode");
+    // The build checks the package before anything starts.
     let err = peer.support.launch(&def).await.unwrap_err();
     assert!(
-        err.report().contains("cannot start /nonexistent/chaincode"),
+        err.report()
+            .contains("cannot read the package /nonexistent/chaincode: No such file"),
         "{}",
         err.report()
     );

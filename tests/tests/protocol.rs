@@ -14,7 +14,7 @@ use proto::protos::{ChaincodeAdditionalParams, ChaincodeId, ChaincodeMessage, Ge
 use proto::stream::{ChaincodeStream, in_memory_pair};
 use tests::{TestPeer, ok_text};
 use tokio::time::timeout;
-use vm_api::{Ccid, CodePackage, StreamOrigin};
+use vm_api::{Ccid, ChaincodePackage, StreamOrigin};
 
 const CH: &str = "mychannel";
 
@@ -94,14 +94,10 @@ fn dev_peer() -> TestPeer {
 }
 
 fn define_dev(peer: &TestPeer, name: &str) {
-    peer.definitions.define(ChaincodeDefinition::user(
-        Ccid::new(name, "1"),
-        "PROCESS",
-        CodePackage {
-            platform: "binary".into(),
-            path: "/nonexistent".into(),
-        },
-    ));
+    let ccid = Ccid::new(name, "1");
+    let package = ChaincodePackage::legacy(&ccid, "binary", "/nonexistent");
+    peer.definitions
+        .define(ChaincodeDefinition::user(ccid, "PROCESS", package));
 }
 
 #[tokio::test]
@@ -353,11 +349,7 @@ async fn an_in_process_chaincode_registering_under_another_name_fails_its_launch
             })
         })
         .build();
-    let def = ChaincodeDefinition {
-        ccid: Ccid::new("honest", "1"),
-        container_type: "LIAR".into(),
-        package: None,
-    };
+    let def = ChaincodeDefinition::builtin(Ccid::new("honest", "1"), "LIAR");
     let launch = {
         let support = peer.support.clone();
         let def = def.clone();

@@ -231,9 +231,12 @@ async fn chaincode_as_a_service_the_peer_dials() {
     ));
     let peer = TestPeer::builder().config(|c| c.dev_mode = true).build();
     peer.define_process("caas", "1", "binary", "/not/launched/in/dev/mode");
-    let stream = peer_support::caas::connect(&address, Duration::from_secs(5))
-        .await
-        .unwrap();
+    let server_info = vm_api::ChaincodeServer {
+        address,
+        dial_timeout: Duration::from_secs(5),
+        tls: None,
+    };
+    let stream = peer_support::caas::connect(&server_info).await.unwrap();
     let support = peer.support.clone();
     tokio::spawn(async move {
         support

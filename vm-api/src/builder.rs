@@ -1,62 +1,59 @@
-//! Builders: turn an installed chaincode into a build context, per platform.
-
-use std::sync::Arc;
+//! Builders: turn an installed package into something a backend can start (Fabric 2.x's
+//! `container.Builder`), or decline it.
 
 use async_trait::async_trait;
-use bytes::Bytes;
 
-use crate::registry::Registry;
-use crate::{CodePackage, Result, Settings};
+use crate::{Ccid, ChaincodePackage, Platform, Result};
 
-/// Produces the build context of a chaincode image (Fabric's `container.Builder`).
-#[async_trait]
-pub trait Builder: Send + Sync {
-    /// Returns a tar archive holding a `Dockerfile` and every file it copies. Fails with
-    /// [`Error::Build`](crate::Error::Build) (or an I/O error) when the package cannot be read.
-    async fn build(&self) -> Result<Bytes>;
+/// Build a package for a backend (Fabric's `Build`).
+#[derive(Clone)]
+pub struct BuildRequest {
+    /// The chaincode the package becomes (its package ID, or `name:version`).
+    pub ccid: Ccid,
+    /// The installed package.
+    pub package: ChaincodePackage,
+    /// The platform of the package's type, when one is linked.
+    pub platform: Option<&'static dyn Platform>,
+}
 
-    /// Labels to put on the image, beside the ones the backend adds (name, version, peer).
-    fn labels(&self) -> Vec<(String, String)> {
-        Vec::new()
+impl std::fmt::Debug for BuildRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BuildRequest")
+            .field("ccid", &self.ccid)
+            .field("package", &self.package)
+            .field("platform", &self.platform.map(|p| p.name()))
+            .finish()
     }
 }
 
-/// Makes builders for one chaincode platform; collected with `inventory`.
-///
-/// ```
-/// use std::sync::Arc;
-/// use vm_api::{Builder, CodePackage, Platform, Settings};
-///
-/// struct Tarball;
-/// #[async_trait::async_trait]
-/// impl Builder for Tarball {
-///     async fn build(&self) -> vm_api::Result<bytes::Bytes> {
-///         Ok(bytes::Bytes::new())
-///     }
-/// }
-/// fn tarball(_: &CodePackage, _: &Settings) -> vm_api::Result<Arc<dyn Builder>> {
-///     Ok(Arc::new(Tarball))
-/// }
-/// inventory::submit! { Platform { platform: "tarball", description: "doc example", create_builder: tarball } }
-///
-/// assert!(vm_api::platforms().unwrap().get("tarball").is_some());
-/// ```
-#[derive(Debug)]
-pub struct Platform {
-    /// The platform name a chaincode is installed with (`binary`, `node`, …).
-    pub platform: &'static str,
-    /// One line for listings.
-    pub description: &'static str,
-    /// Makes a builder for an installed package, reading options (runtime images…) from
-    /// the peer's settings.
-    pub create_builder: fn(&CodePackage, &Settings) -> Result<Arc<dyn Builder>>,
+/// What a builder made of a package.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BuildOutcome {
+    /// Built (or found built before): the backend can start it.
+    Built {
+        /// What was built, for logs (`image dev-peer0-kv-1-…`, `external builder ccaas`).
+        detail: String,
+    },
+    /// This backend does not run packages like this one (no platform for its type, no external
+    /// builder detected it): the peer tries the next backend.
+    Declined {
+        /// Why, for the error when no backend takes the package.
+        reason: String,
+    },
 }
 
-inventory::collect!(Platform);
-
-/// Every platform linked into this program, by name.
-pub fn platforms() -> Result<&'static Registry<Platform>> {
-    static REGISTRY: std::sync::OnceLock<Result<Registry<Platform>, String>> =
-        std::sync::OnceLock::new();
-    crate::registry::collected(&REGISTRY, "platform", |p| p.platform)
+/// Gets packages ready to start (Fabric 2.x's `container.Builder`): a Docker image built, an
+/// external builder's `build` and `release` run, or just a check that the package can run.
+///
+/// A backend offers its builder through [`Vm::builder`](crate::Vm::builder). The peer builds
+/// when a package is installed, so that errors show then, and again before each launch, so a
+/// build must be idempotent and cheap when its result exists (an image present, a durable
+/// build folder). A backend without a builder runs no packages: only chaincodes built into
+/// it (system chaincodes).
+#[async_trait]
+pub trait Builder: Send + Sync {
+    /// Builds `req.package`, or declines it when this backend does not run packages like it.
+    /// A package this backend takes but cannot build (a failed image build, an external
+    /// builder's `build` failing) is an error, with the output that says why.
+    async fn build(&self, req: &BuildRequest) -> Result<BuildOutcome>;
 }

@@ -114,6 +114,21 @@ pub enum Error {
         /// What is missing or wrong.
         message: String,
     },
+    /// A package is not what its type needs (no executable, no `package.json`, …).
+    #[error("invalid package: {message}")]
+    InvalidPackage {
+        /// What is wrong with it.
+        message: String,
+    },
+    /// Something read from outside the peer (a `connection.json`, a builder's output) is
+    /// malformed.
+    #[error("malformed {what}: {message}")]
+    Malformed {
+        /// What was read.
+        what: String,
+        /// What is wrong with it.
+        message: String,
+    },
     /// An I/O operation of the backend failed.
     #[error("{context}")]
     Io {

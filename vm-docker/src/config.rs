@@ -1,7 +1,7 @@
 //! How the Docker backend connects and what it puts on what it creates.
 
 use bollard::models::HostConfig;
-use vm_api::{Result, Settings, VmContext};
+use vm_api::{Error, Result, Settings, VmContext};
 
 /// Label: the peer that created a container or built an image.
 pub const LABEL_PEER_ID: &str = "io.fabric-ccrt.peer.id";
@@ -32,6 +32,8 @@ pub struct DockerConfig {
     pub output_lines: usize,
     /// How long a call to the daemon may take, in seconds.
     pub timeout_secs: u64,
+    /// The peer's settings, for platforms' build contexts (`chaincode.node.runtime`, …).
+    pub settings: Settings,
 }
 
 impl DockerConfig {
@@ -53,6 +55,27 @@ impl DockerConfig {
             host_config: crate::host_config::host_config(settings)?,
             output_lines: settings.parse("vm.docker.outputLines")?.unwrap_or(50),
             timeout_secs: settings.parse("vm.docker.timeout")?.unwrap_or(120),
+            settings: settings.clone(),
         })
+    }
+}
+
+impl DockerConfig {
+    /// Checks that the endpoint is `unix:///path`, `tcp://host:port` or `http://host:port`.
+    pub fn check_endpoint(&self) -> Result<()> {
+        if ["unix://", "tcp://", "http://"]
+            .iter()
+            .any(|p| self.endpoint.starts_with(p))
+        {
+            Ok(())
+        } else {
+            Err(Error::Config {
+                key: "vm.endpoint".into(),
+                message: format!(
+                    "{:?}: expected unix:///path, tcp://host:port or http://host:port",
+                    self.endpoint
+                ),
+            })
+        }
     }
 }

@@ -21,28 +21,18 @@ fn key(name: &str) -> String {
     format!("{PREFIX}{name}")
 }
 
-/// Parses a byte size: a number with an optional `b`, `k`, `m` or `g` suffix (powers of 1024).
+/// A byte size (`2147483648`, `2g`) as Docker takes it.
 fn byte_size(settings: &Settings, name: &str) -> Result<Option<i64>> {
     let k = key(name);
-    let Some(text) = settings.get(&k) else {
-        return Ok(None);
-    };
-    let t = text.trim().to_ascii_lowercase();
-    let (digits, scale) = match t.char_indices().last() {
-        Some((i, 'k')) => (&t[..i], 1i64 << 10),
-        Some((i, 'm')) => (&t[..i], 1 << 20),
-        Some((i, 'g')) => (&t[..i], 1 << 30),
-        Some((i, 'b')) => (&t[..i], 1),
-        _ => (t.as_str(), 1),
-    };
-    let n: i64 = digits.trim().parse().map_err(|_| Error::Config {
-        key: k.clone(),
-        message: format!("{text:?} is not a size in bytes (like 2147483648 or 2g)"),
-    })?;
-    n.checked_mul(scale).map(Some).ok_or_else(|| Error::Config {
-        key: k,
-        message: format!("{text:?} is too large"),
-    })
+    settings
+        .byte_size(&k)?
+        .map(|n| {
+            i64::try_from(n).map_err(|_| Error::Config {
+                key: k.clone(),
+                message: format!("{n} is too large"),
+            })
+        })
+        .transpose()
 }
 
 fn list(settings: &Settings, name: &str) -> Option<Vec<String>> {
@@ -53,7 +43,8 @@ fn list(settings: &Settings, name: &str) -> Option<Vec<String>> {
 /// The host configuration for chaincode containers.
 pub fn host_config(settings: &Settings) -> Result<HostConfig> {
     let log_options: HashMap<String, String> = settings
-        .with_prefix(&key("LogConfig.Config."))
+        .with_prefix(&key("LogConfig.Config"))
+        .into_iter()
         .map(|(k, v)| (k[key("LogConfig.Config.").len()..].to_owned(), v.to_owned()))
         .collect();
     let log_type = settings.get(&key("LogConfig.Type")).map(str::to_owned);

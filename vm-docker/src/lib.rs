@@ -9,13 +9,19 @@
 //! restarted peer removes its own leftovers (and nobody else's) and can remove the images of
 //! chaincodes it no longer has ([`DockerVm::remove_unused_images`]).
 //!
-//! Platforms (build contexts) register with `vm_api::Platform`: `binary` (a static executable
-//! on `FROM scratch`) and `node` (a Node package on the runtime image `chaincode.node.runtime`).
+//! The image and its command line come from the package type's [`vm_api::Platform`] (`binary`:
+//! a static executable on `FROM scratch`; `node`: the package on `chaincode.node.runtime`);
+//! packages of types without a platform are declined, so the peer can route them elsewhere.
+//! The backend's [`vm_api::Builder`] builds the image when a package is installed, so build
+//! errors show then. With `vm.endpoint` set, Docker runs chaincodes that name no backend,
+//! after external builders and before processes.
 //!
 //! ```
-//! use vm_docker as _; // linked for its registrations
-//! assert!(vm_api::providers().unwrap().get("DOCKER").is_some());
-//! assert!(vm_api::platforms().unwrap().get("binary").is_some());
+//! use vm_docker as _; // linked for its registration
+//! let docker = vm_api::providers().unwrap().get("DOCKER").unwrap();
+//! let configured = vm_api::Settings::new().with("vm.endpoint", "unix:///var/run/docker.sock");
+//! assert_eq!(docker.priority(&configured), Some(200));
+//! assert_eq!(docker.priority(&vm_api::Settings::new()), None);
 //! ```
 //!
 //! ```no_run
@@ -31,10 +37,8 @@
 #![cfg_attr(test, allow(unused_crate_dependencies))]
 
 mod config;
-mod context;
 mod host_config;
 mod naming;
-mod platforms;
 #[cfg(feature = "testing")]
 pub mod testing;
 mod vm;
@@ -47,7 +51,6 @@ pub use config::{
 };
 pub use host_config::host_config;
 pub use naming::{Names, names};
-pub use platforms::DEFAULT_NODE_RUNTIME;
 pub use vm::DockerVm;
 
 /// The container type this backend serves.
@@ -59,10 +62,21 @@ fn create(context: &vm_api::VmContext) -> vm_api::Result<Arc<dyn vm_api::Vm>> {
     )?)))
 }
 
+fn check(context: &vm_api::VmContext) -> vm_api::Result<()> {
+    DockerConfig::from_context(context).and_then(|c| c.check_endpoint())
+}
+
+/// Chaincodes that name no backend run in Docker when `vm.endpoint` is set: after external
+/// builders, before processes.
+fn priority(settings: &vm_api::Settings) -> Option<u32> {
+    settings
+        .get("vm.endpoint")
+        .is_some_and(|e| !e.trim().is_empty())
+        .then_some(200)
+}
+
 inventory::submit! {
-    vm_api::VmProvider {
-        container_type: CONTAINER_TYPE,
-        description: "user chaincodes in Docker containers",
-        create,
-    }
+    vm_api::VmProvider::new(CONTAINER_TYPE, "user chaincodes in Docker containers", create)
+        .config_check(check)
+        .user_chaincodes(priority)
 }

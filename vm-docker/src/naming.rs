@@ -1,10 +1,12 @@
 //! Container and image names, by Fabric's rules, so existing tooling recognises them.
 //!
-//! - pre-name: `<networkId>-<peerId>-<name>-<version>`, an empty id left out with its dash;
+//! - pre-name: `<networkId>-<peerId>-<ccid>` with every `:` made `-`, an empty id left out
+//!   with its dash; the ccid is a Fabric 2.x package ID (`label:hash`) or a Fabric 1.4
+//!   `name:version`, which gives 1.4's `<name>-<version>`;
 //! - container name: the pre-name with every character outside `[a-zA-Z0-9-_.]` replaced
 //!   by `-` (case kept);
-//! - image name: the lowercase container name, `-`, and the hex SHA-256 of the pre-name as
-//!   given; it must be a valid Docker repository name.
+//! - image name: the lowercase container name, `-`, and the hex SHA-256 of the pre-name
+//!   (before that replacement); it must be a valid Docker repository name.
 
 use sha2::{Digest, Sha256};
 use vm_api::{Ccid, Error, Result};
@@ -18,9 +20,10 @@ pub struct Names {
     pub image: String,
 }
 
-/// `<networkId>-<peerId>-<name>-<version>`, empty ids left out.
+/// `<networkId>-<peerId>-<ccid>`, empty ids left out, every `:` made `-`.
 fn pre_name(network_id: &str, peer_id: &str, ccid: &Ccid) -> String {
-    [network_id, peer_id, &ccid.dashed()]
+    let ccid = ccid.registered_name().replace(':', "-");
+    [network_id, peer_id, &ccid]
         .iter()
         .filter(|part| !part.is_empty())
         .copied()
@@ -114,6 +117,29 @@ mod tests {
         assert_eq!(
             n.image,
             format!("dev-dev-peer-0-mycc-1.0-{}", sha("Dev$dev-Peer*0-myCC-1.0"))
+        );
+    }
+
+    /// Fabric 2.x names for package IDs; the expected names were computed outside this code
+    /// from Fabric's rule.
+    #[test]
+    fn package_ids_as_fabric_2_names_them() {
+        let hash = "5f3a8e7a0f2c1b4d9e6a7c8b0d1e2f3a4b5c6d7e8f9012345678901234567890";
+        let n = names("dev", "peer0", &Ccid::parse(&format!("kv_1.0:{hash}"))).unwrap();
+        assert_eq!(n.container, format!("dev-peer0-kv_1.0-{hash}"));
+        assert_eq!(
+            n.image,
+            format!(
+                "dev-peer0-kv_1.0-{hash}-5106a1f1ddc060aaf1c57ca25a5394ad437a79e3b57fbd0fd5adc25b70d8242f"
+            )
+        );
+        let n = names("", "Org1Peer", &Ccid::parse(&format!("My+CC:{hash}"))).unwrap();
+        assert_eq!(n.container, format!("Org1Peer-My-CC-{hash}"));
+        assert_eq!(
+            n.image,
+            format!(
+                "org1peer-my-cc-{hash}-9c26ede1e7f12b91d416dacf29c40f5f3bd7e8dae42ce737b51c0ebac1dc0edb"
+            )
         );
     }
 

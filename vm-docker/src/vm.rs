@@ -15,12 +15,15 @@ use bollard::query_parameters::{
 };
 use futures::StreamExt;
 use tokio::sync::{OnceCell, watch};
-use vm_api::{Ccid, Error, RecentOutput, Result, StartRequest, StopRequest, Vm};
+use vm_api::archive::Archive;
+use vm_api::{
+    BuildOutcome, BuildRequest, Builder, Ccid, ChaincodePackage, Error, FABRIC_TLS_DIR, Platform,
+    RecentOutput, Result, StartRequest, Started, StopRequest, Vm,
+};
 
 use crate::config::{
-    DockerConfig, LABEL_CC_NAME, LABEL_CC_VERSION, LABEL_NETWORK_ID, LABEL_PEER_ID,
+    DockerConfig, LABEL_CC_NAME, LABEL_CC_TYPE, LABEL_CC_VERSION, LABEL_NETWORK_ID, LABEL_PEER_ID,
 };
-use crate::context::Archive;
 use crate::naming::{Names, names};
 
 /// Output of the current container of one chaincode.
@@ -94,19 +97,13 @@ impl DockerVm {
         let endpoint = self.config.endpoint.as_str();
         let timeout = self.config.timeout_secs;
         let version = bollard::API_DEFAULT_VERSION;
+        self.config.check_endpoint()?;
         let client = if let Some(path) = endpoint.strip_prefix("unix://") {
             Docker::connect_with_socket(path, timeout, version)
         } else if let Some(address) = endpoint.strip_prefix("tcp://") {
             Docker::connect_with_http(&format!("http://{address}"), timeout, version)
-        } else if endpoint.starts_with("http://") {
-            Docker::connect_with_http(endpoint, timeout, version)
         } else {
-            return Err(Error::Config {
-                key: "vm.endpoint".into(),
-                message: format!(
-                    "{endpoint:?}: expected unix:///path, tcp://host:port or http://host:port"
-                ),
-            });
+            Docker::connect_with_http(endpoint, timeout, version)
         };
         client.map_err(|e| self.unreachable(e))
     }
@@ -229,35 +226,35 @@ impl DockerVm {
         Ok(removed)
     }
 
-    /// Builds `names.image` with the request's builder, streaming the build output into the
-    /// log and keeping its last lines for the error.
-    async fn build_image(&self, docker: &Docker, req: &StartRequest, names: &Names) -> Result<()> {
+    /// Builds `names.image` from the platform's build context, streaming the build output
+    /// into the log and keeping its last lines for the error.
+    async fn build_image(
+        &self,
+        docker: &Docker,
+        ccid: &Ccid,
+        package: &ChaincodePackage,
+        platform: &'static dyn Platform,
+        names: &Names,
+    ) -> Result<()> {
         let build_error = |message: String, output: Vec<String>| Error::Build {
-            ccid: req.ccid.clone(),
+            ccid: ccid.clone(),
             message,
             output,
         };
-        let builder = req.builder.as_ref().ok_or_else(|| {
-            let platform = req
-                .package
-                .as_ref()
-                .map_or("(no package)", |p| p.platform.as_str());
-            build_error(
-                format!(
-                    "image {} is missing and platform {platform} has no builder",
-                    names.image
-                ),
-                Vec::new(),
-            )
-        })?;
-        let context = builder
-            .build()
+        let (code, settings) = (package.code.clone(), self.config.settings.clone());
+        let context = tokio::task::spawn_blocking(move || platform.build_context(&code, &settings))
             .await
+            .map_err(|e| {
+                build_error(
+                    format!("assembling the build context failed: {e}"),
+                    Vec::new(),
+                )
+            })?
             .map_err(|e| build_error(e.to_string(), Vec::new()))?;
-        let mut labels: HashMap<String, String> = builder.labels().into_iter().collect();
-        labels.extend(self.ownership());
-        labels.insert(LABEL_CC_NAME.into(), req.ccid.name().into());
-        labels.insert(LABEL_CC_VERSION.into(), req.ccid.version().into());
+        let mut labels: HashMap<String, String> = self.ownership().into_iter().collect();
+        labels.insert(LABEL_CC_NAME.into(), ccid.name().into());
+        labels.insert(LABEL_CC_VERSION.into(), ccid.version().into());
+        labels.insert(LABEL_CC_TYPE.into(), package.kind.clone());
         let options = BuildImageOptions {
             dockerfile: "Dockerfile".into(),
             t: Some(names.image.clone()),
@@ -266,7 +263,7 @@ impl DockerVm {
             labels: Some(labels),
             ..BuildImageOptions::default()
         };
-        tracing::info!(chaincode = %req.ccid, image = %names.image, "building the chaincode image");
+        tracing::info!(chaincode = %ccid, image = %names.image, "building the chaincode image");
         let output = RecentOutput::new(self.config.output_lines);
         let mut failure = None;
         let mut stream = docker.build_image(options, None, Some(bollard::body_full(context)));
@@ -275,7 +272,7 @@ impl DockerVm {
                 Ok(info) => {
                     if let Some(text) = info.stream.as_deref() {
                         for line in text.lines().filter(|l| !l.trim().is_empty()) {
-                            tracing::info!(target: "chaincode", chaincode = %req.ccid, stream = "build", "{line}");
+                            tracing::info!(target: "chaincode", chaincode = %ccid, stream = "build", "{line}");
                             output.push(line);
                         }
                     }
@@ -300,6 +297,7 @@ impl DockerVm {
         &self,
         docker: &Docker,
         req: &StartRequest,
+        cmd: &[String],
         names: &Names,
     ) -> std::result::Result<(), DockerError> {
         let mut labels: HashMap<String, String> = self.ownership().into_iter().collect();
@@ -307,8 +305,13 @@ impl DockerVm {
         labels.insert(LABEL_CC_VERSION.into(), req.ccid.version().into());
         let body = ContainerCreateBody {
             image: Some(names.image.clone()),
-            cmd: (!req.args.is_empty()).then(|| req.args.clone()),
-            env: Some(req.env.clone()),
+            cmd: (!cmd.is_empty()).then(|| cmd.to_vec()),
+            env: Some(
+                req.environment(FABRIC_TLS_DIR)
+                    .into_iter()
+                    .map(|(k, v)| format!("{k}={v}"))
+                    .collect(),
+            ),
             labels: Some(labels),
             host_config: Some(self.config.host_config.clone()),
             attach_stdout: Some(true),
@@ -397,40 +400,78 @@ fn stop_outcome(ccid: &Ccid, steps: Vec<Step>) -> Result<()> {
     }
 }
 
-/// The files to upload, as a tar archive rooted at `/`.
-fn files_archive(req: &StartRequest) -> Result<bytes::Bytes> {
+/// The TLS files to upload into Fabric's folder, as a tar archive rooted at `/`; `None`
+/// without TLS.
+fn files_archive(req: &StartRequest) -> Result<Option<bytes::Bytes>> {
+    let files = req.tls_files();
+    if files.is_empty() {
+        return Ok(None);
+    }
     let io = |e| Error::io(format!("chaincode {}: cannot pack its files", req.ccid), e);
     let mut archive = Archive::new();
-    for (path, contents) in &req.files {
-        archive.file(path, contents, 0o644).map_err(io)?;
+    for (name, contents) in files {
+        archive
+            .file(&format!("{FABRIC_TLS_DIR}/{name}"), &contents, 0o644)
+            .map_err(io)?;
     }
-    archive.finish().map_err(io)
+    archive.finish().map(Some).map_err(io)
+}
+
+/// Builds images of packages whose type has a platform; declines the others.
+#[async_trait]
+impl Builder for DockerVm {
+    async fn build(&self, req: &BuildRequest) -> Result<BuildOutcome> {
+        let Some(platform) = req.platform else {
+            return Ok(BuildOutcome::Declined {
+                reason: format!(
+                    "no platform builds images of packages of type {:?}",
+                    req.package.kind
+                ),
+            });
+        };
+        let docker = self.docker().await?;
+        let names = self.names(&req.ccid)?;
+        match docker.inspect_image(&names.image).await {
+            Ok(_) => {}
+            Err(e) if status(&e) == Some(404) => {
+                self.build_image(docker, &req.ccid, &req.package, platform, &names)
+                    .await?;
+            }
+            Err(e) => return Err(backend(&format!("cannot inspect image {}", names.image), e)),
+        }
+        Ok(BuildOutcome::Built {
+            detail: format!("image {}", names.image),
+        })
+    }
 }
 
 #[async_trait]
 impl Vm for DockerVm {
-    async fn start(&self, req: &StartRequest) -> Result<()> {
+    fn builder(&self) -> Option<&dyn Builder> {
+        Some(self)
+    }
+
+    async fn start(&self, req: &StartRequest) -> Result<Started> {
+        let (package, platform) = req.package_and_platform()?;
         let docker = self.docker().await?;
         let names = self.names(&req.ccid)?;
+        let cmd = platform.image_command(&req.peer.address);
         // Packed before anything is created, so a failure here leaves nothing behind.
-        let files = if req.files.is_empty() {
-            None
-        } else {
-            Some(files_archive(req)?)
-        };
+        let files = files_archive(req)?;
         // Like Fabric, whatever is left of an earlier container is replaced; it is removed
         // when the name is taken (409), which saves a call in the usual case.
         let cannot_create = |e| backend(&format!("cannot create container {}", names.container), e);
-        let mut created = self.create(docker, req, &names).await;
+        let mut created = self.create(docker, req, &cmd, &names).await;
         if created.as_ref().err().and_then(status) == Some(409) {
             self.remove_quietly(docker, &names.container).await;
-            created = self.create(docker, req, &names).await;
+            created = self.create(docker, req, &cmd, &names).await;
         }
         match created {
             Ok(()) => {}
             Err(e) if status(&e) == Some(404) => {
-                self.build_image(docker, req, &names).await?;
-                self.create(docker, req, &names)
+                self.build_image(docker, &req.ccid, package, platform, &names)
+                    .await?;
+                self.create(docker, req, &cmd, &names)
                     .await
                     .map_err(cannot_create)?;
             }
@@ -461,7 +502,7 @@ impl Vm for DockerVm {
         }
         self.follow_output(docker, &req.ccid, &names.container);
         tracing::info!(chaincode = %req.ccid, container = %names.container, "container started");
-        Ok(())
+        Ok(Started::Dialing)
     }
 
     async fn stop(&self, req: &StopRequest) -> Result<()> {
@@ -545,16 +586,6 @@ impl Vm for DockerVm {
             let _ = tokio::time::timeout(Duration::from_secs(1), drained.wait_for(|d| *d)).await;
         }
         Ok(code)
-    }
-
-    async fn prepare(&self, req: &StartRequest) -> Result<()> {
-        let docker = self.docker().await?;
-        let names = self.names(&req.ccid)?;
-        match docker.inspect_image(&names.image).await {
-            Ok(_) => Ok(()),
-            Err(e) if status(&e) == Some(404) => self.build_image(docker, req, &names).await,
-            Err(e) => Err(backend(&format!("cannot inspect image {}", names.image), e)),
-        }
     }
 
     async fn health_check(&self) -> Result<()> {

@@ -3,51 +3,65 @@
 
 #![allow(unused_crate_dependencies, clippy::unwrap_used, clippy::expect_used)]
 
-use std::sync::Arc;
+use std::path::Path;
 use std::time::Duration;
 
 use bytes::Bytes;
-use vm_api::{Builder, Ccid, Error, Settings, StartRequest, StopRequest, Vm};
+use vm_api::{
+    BuildOutcome, BuildRequest, Ccid, ChaincodePackage, ClientTls, Error, Platform,
+    PlatformRegistration, ProcessCommand, Settings, StartRequest, StopRequest, Vm,
+};
 use vm_docker::testing::{Cleanup, docker, exists, require_docker, shell_image, unique};
 use vm_docker::{DockerConfig, DockerVm};
 
-/// A build context `FROM` a base image with a script, or a failing build step.
-struct ScriptBuilder {
-    base: String,
-    script: String,
-    broken: bool,
-}
+/// A platform of this test: the package is a folder with `run.sh` and `base` (the image to
+/// build on); a `BROKEN` file makes its build fail.
+struct Script;
 
-#[async_trait::async_trait]
-impl Builder for ScriptBuilder {
-    async fn build(&self) -> vm_api::Result<Bytes> {
-        let mut tar = tar::Builder::new(Vec::new());
-        let dockerfile = if self.broken {
+impl Platform for Script {
+    fn name(&self) -> &'static str {
+        "test-script"
+    }
+    fn description(&self) -> &'static str {
+        "a shell script on a base image (test)"
+    }
+    fn validate(&self, _: &Path) -> vm_api::Result<()> {
+        Ok(())
+    }
+    fn build_context(&self, code: &Path, _: &Settings) -> vm_api::Result<Bytes> {
+        let read = |f: &str| std::fs::read_to_string(code.join(f)).unwrap_or_default();
+        let base = read("base");
+        let dockerfile = if code.join("BROKEN").exists() {
             format!(
-                "FROM {}\nRUN echo 'compiling chaincode' && echo 'error: expected ; at line 7' && exit 2\n",
-                self.base
+                "FROM {base}\nRUN echo 'compiling chaincode' && echo 'error: expected ; at line 7' && exit 2\n"
             )
         } else {
-            format!("FROM {}\nCOPY run.sh /run.sh\n", self.base)
+            format!("FROM {base}\nCOPY run.sh /run.sh\n")
         };
-        for (name, body) in [
-            ("Dockerfile", dockerfile.as_str()),
-            ("run.sh", self.script.as_str()),
-        ] {
-            let mut h = tar::Header::new_gnu();
-            h.set_size(body.len() as u64);
-            h.set_mode(0o755);
-            h.set_cksum();
-            tar.append_data(&mut h, name, body.as_bytes()).unwrap();
-        }
-        Ok(Bytes::from(tar.into_inner().unwrap()))
+        let mut archive = vm_api::archive::Archive::new();
+        archive
+            .file("Dockerfile", dockerfile.as_bytes(), 0o644)
+            .unwrap();
+        archive
+            .file("run.sh", read("run.sh").as_bytes(), 0o755)
+            .unwrap();
+        Ok(archive.finish().unwrap())
+    }
+    fn image_command(&self, peer_address: &str) -> Vec<String> {
+        vec!["/bin/sh".into(), "/run.sh".into(), peer_address.into()]
+    }
+    fn process_command(&self, _: &Path, _: &str) -> vm_api::Result<ProcessCommand> {
+        unimplemented!("images only")
     }
 }
+
+inventory::submit! { PlatformRegistration { platform: &Script } }
 
 struct Fixture {
     vm: DockerVm,
     base: String,
     peer: String,
+    code: tempfile::TempDir,
     _cleanup: Cleanup,
 }
 
@@ -64,27 +78,43 @@ fn fixture() -> Fixture {
         vm: DockerVm::new(config),
         base,
         peer,
+        code: tempfile::tempdir().unwrap(),
         _cleanup: cleanup,
     }
 }
 
+/// The package of `ccid`: `script` on the fixture's base image (or a broken build).
+fn package(f: &Fixture, ccid: &Ccid, script: &str, broken: bool) -> ChaincodePackage {
+    let dir = f.code.path().join(ccid.dashed());
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("run.sh"), script).unwrap();
+    std::fs::write(dir.join("base"), &f.base).unwrap();
+    if broken {
+        std::fs::write(dir.join("BROKEN"), "").unwrap();
+    }
+    ChaincodePackage::legacy(ccid, "test-script", dir)
+}
+
 fn request(f: &Fixture, ccid: &Ccid, script: &str, broken: bool) -> StartRequest {
     let mut req = StartRequest::new(ccid.clone());
-    req.args = vec!["/bin/sh".into(), "/run.sh".into()];
-    req.env = vec![
-        "CORE_CHAINCODE_ID_NAME=".to_owned() + &ccid.registered_name(),
-        "GREETING=hello".into(),
-    ];
-    req.files.insert(
-        "/etc/hyperledger/fabric/peer.crt".into(),
-        Bytes::from_static(b"-----BEGIN CERTIFICATE-----"),
-    );
-    req.builder = Some(Arc::new(ScriptBuilder {
-        base: f.base.clone(),
-        script: script.into(),
-        broken,
-    }));
+    req.package = Some(package(f, ccid, script, broken));
+    req.platform = vm_api::platform("test-script").unwrap();
+    req.peer.address = "127.0.0.1:7052".into();
+    req.peer.msp_id = Some("TestMSP".into());
+    req.peer.tls = Some(ClientTls {
+        cert_pem: "CERT".into(),
+        key_pem: "KEY".into(),
+        root_pem: "-----BEGIN CERTIFICATE-----".into(),
+    });
     req
+}
+
+fn build_request(f: &Fixture, ccid: &Ccid, broken: bool) -> BuildRequest {
+    BuildRequest {
+        ccid: ccid.clone(),
+        package: package(f, ccid, "exit 0\n", broken),
+        platform: vm_api::platform("test-script").unwrap(),
+    }
 }
 
 #[tokio::test]
@@ -94,7 +124,7 @@ async fn start_builds_uploads_files_streams_output_and_wait_reports_the_exit_cod
     }
     let f = fixture();
     let ccid = Ccid::new("echo", "1");
-    let script = "echo \"name=$CORE_CHAINCODE_ID_NAME $GREETING\"\ncat /etc/hyperledger/fabric/peer.crt\necho\necho bye >&2\nexit 7\n";
+    let script = "echo \"name=$CORE_CHAINCODE_ID_NAME $CORE_PEER_LOCALMSPID peer=$1\"\ncat /etc/hyperledger/fabric/peer.crt\necho\necho bye >&2\nexit 7\n";
     f.vm.start(&request(&f, &ccid, script, false))
         .await
         .unwrap();
@@ -105,7 +135,7 @@ async fn start_builds_uploads_files_streams_output_and_wait_reports_the_exit_cod
     assert_eq!(code, 7);
     let output = f.vm.recent_output(&ccid).await;
     assert!(
-        output.contains(&"name=echo:1 hello".to_owned()),
+        output.contains(&"name=echo:1 TestMSP peer=127.0.0.1:7052".to_owned()),
         "{output:?}"
     );
     assert!(
@@ -289,26 +319,42 @@ async fn an_unreachable_daemon_is_a_clear_error() {
 }
 
 #[tokio::test]
-async fn prepare_builds_a_missing_image_without_starting_anything() {
-    if !require_docker("vm_docker::prepare") {
+async fn the_builder_builds_a_missing_image_without_starting_anything() {
+    if !require_docker("vm_docker::build_only") {
         return;
     }
     let f = fixture();
+    let builder = f.vm.builder().expect("Docker builds images");
     let ccid = Ccid::new("prepared", "1");
-    let mut req = request(&f, &ccid, "exit 0\n", false);
-    req.files.clear();
-    req.env.clear();
-    req.args.clear();
-    f.vm.prepare(&req).await.unwrap();
+    let outcome = builder
+        .build(&build_request(&f, &ccid, false))
+        .await
+        .unwrap();
     let names = vm_docker::names("test", &f.peer, &ccid).unwrap();
+    assert_eq!(
+        outcome,
+        BuildOutcome::Built {
+            detail: format!("image {}", names.image)
+        }
+    );
     docker(&["image", "inspect", &names.image]);
     assert!(!exists(&names.container), "no container");
-    // Present now: a second prepare builds nothing (and a broken builder is not even asked).
-    let broken = request(&f, &ccid, "", true);
-    f.vm.prepare(&broken).await.unwrap();
-    let e =
-        f.vm.prepare(&request(&f, &Ccid::new("unbuildable", "1"), "", true))
-            .await
-            .unwrap_err();
+    // Present now: a second build builds nothing (a broken package is not even looked at).
+    builder
+        .build(&build_request(&f, &ccid, true))
+        .await
+        .unwrap();
+    let e = builder
+        .build(&build_request(&f, &Ccid::new("unbuildable", "1"), true))
+        .await
+        .unwrap_err();
     assert!(e.to_string().contains("error: expected ; at line 7"), "{e}");
+    // A package type without a platform is declined, not an error.
+    let mut java = build_request(&f, &Ccid::new("j", "1"), false);
+    java.package.kind = "java".into();
+    java.platform = None;
+    assert!(matches!(
+        builder.build(&java).await.unwrap(),
+        BuildOutcome::Declined { .. }
+    ));
 }

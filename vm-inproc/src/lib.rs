@@ -5,9 +5,11 @@
 //! A chaincode that panics ends its instance; the peer goes on and starts a new instance for
 //! the next transaction.
 //!
-//! Linking this crate registers the `SYSTEM` provider; system chaincodes register themselves
-//! with [`shim::SystemChaincode`]. Programs that add chaincodes of their own build the backend
-//! with [`InprocVm::new`] and a [`SystemChaincodes`].
+//! Linking this crate registers the `SYSTEM` provider, whose built-in chaincodes are the system
+//! chaincodes linked into the program ([`shim::SystemChaincode`]): linking a system
+//! chaincode's crate is enough for the peer to define it on every channel. Programs that add
+//! chaincodes of their own build the backend with [`InprocVm::new`] and a
+//! [`SystemChaincodes`].
 //!
 //! ```
 //! use vm_inproc as _; // linked for its registration
@@ -28,21 +30,18 @@ pub use vm::InprocVm;
 /// The container type this backend serves.
 pub const CONTAINER_TYPE: &str = "SYSTEM";
 
-fn create(context: &vm_api::VmContext) -> vm_api::Result<Arc<dyn vm_api::Vm>> {
-    let peer = context
-        .stream_handler
-        .clone()
-        .ok_or_else(|| vm_api::Error::Config {
-            key: "stream handler".into(),
-            message: "the SYSTEM backend needs the peer's chaincode stream handler".into(),
-        })?;
+fn create(
+    _: &vm_api::VmContext,
+    peer: Arc<dyn vm_api::ChaincodeStreamHandler>,
+) -> vm_api::Result<Arc<dyn vm_api::Vm>> {
     Ok(Arc::new(InprocVm::new(peer, SystemChaincodes::new())))
 }
 
 inventory::submit! {
-    vm_api::VmProvider {
-        container_type: CONTAINER_TYPE,
-        description: "system chaincodes run inside the peer over in-memory streams",
+    vm_api::VmProvider::in_process(
+        CONTAINER_TYPE,
+        "system chaincodes run inside the peer over in-memory streams",
         create,
-    }
+    )
+    .builtin_chaincodes(system_chaincodes)
 }

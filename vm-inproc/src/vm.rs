@@ -9,7 +9,8 @@ use proto::stream::{DEFAULT_CAPACITY, in_memory_pair};
 use tokio::sync::watch;
 use tokio::task::AbortHandle;
 use vm_api::{
-    Ccid, ChaincodeStreamHandler, Error, Result, StartRequest, StopRequest, StreamOrigin, Vm,
+    Ccid, ChaincodeStreamHandler, Error, Result, StartRequest, Started, StopRequest, StreamOrigin,
+    Vm,
 };
 
 use crate::SystemChaincodes;
@@ -72,7 +73,7 @@ impl InprocVm {
 
 #[async_trait]
 impl Vm for InprocVm {
-    async fn start(&self, req: &StartRequest) -> Result<()> {
+    async fn start(&self, req: &StartRequest) -> Result<Started> {
         let ccid = req.ccid.clone();
         let chaincode = self.chaincodes.instantiate(&ccid)?;
         let mut instances = self.lock();
@@ -111,7 +112,7 @@ impl Vm for InprocVm {
             ended,
         };
         instances.insert(ccid, instance);
-        Ok(())
+        Ok(Started::Dialing)
     }
 
     async fn stop(&self, req: &StopRequest) -> Result<()> {

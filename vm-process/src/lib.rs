@@ -1,10 +1,11 @@
 //! The process backend (container type `PROCESS`): user chaincodes run as child processes of
 //! the peer, the default where no Docker is configured.
 //!
-//! - `binary` packages: the executable is run with Fabric's arguments
-//!   (`-peer.address=<addr>`).
-//! - `node` packages: a folder with `package.json` and its own `node_modules`, started the way
-//!   `npm start -- --peer.address <addr>` would start it.
+//! Every package type with a [`vm_api::Platform`] runs, with the platform's command line in
+//! place (`binary`: the executable with `-peer.address=<addr>`; `node`: the package's start
+//! script, as `npm start -- --peer.address <addr>` would run it). Packages of other types are
+//! declined, so the peer can route them elsewhere. It is the last resort for chaincodes that
+//! name no backend (after external builders and Docker).
 //!
 //! Every chaincode gets Fabric's environment (`CORE_CHAINCODE_ID_NAME`, the TLS variables, …),
 //! its TLS files in a private folder, and its own process group. Its stdout and stderr go to
@@ -18,7 +19,6 @@
 //! assert!(vm_api::providers().unwrap().get("PROCESS").is_some());
 //! ```
 
-mod command;
 mod output;
 mod vm;
 
@@ -35,10 +35,17 @@ fn create(context: &vm_api::VmContext) -> vm_api::Result<Arc<dyn vm_api::Vm>> {
     )?)))
 }
 
+fn check(context: &vm_api::VmContext) -> vm_api::Result<()> {
+    ProcessConfig::from_settings(&context.settings).map(|_| ())
+}
+
+/// The last resort for chaincodes that name no backend: below external builders and Docker.
+fn priority(_: &vm_api::Settings) -> Option<u32> {
+    Some(100)
+}
+
 inventory::submit! {
-    vm_api::VmProvider {
-        container_type: CONTAINER_TYPE,
-        description: "user chaincodes as child processes of the peer",
-        create,
-    }
+    vm_api::VmProvider::new(CONTAINER_TYPE, "user chaincodes as child processes of the peer", create)
+        .config_check(check)
+        .user_chaincodes(priority)
 }

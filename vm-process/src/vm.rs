@@ -1,7 +1,6 @@
 //! The process backend: a chaincode is a child process in its own process group.
 
 use std::collections::HashMap;
-use std::path::PathBuf;
 use std::process::Stdio;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -12,9 +11,11 @@ use nix::sys::signal::{Signal, killpg};
 use nix::unistd::Pid;
 use tokio::process::Command;
 use tokio::sync::watch;
-use vm_api::{Ccid, Error, RecentOutput, Result, Settings, StartRequest, StopRequest, Vm};
+use vm_api::{
+    BuildOutcome, BuildRequest, Builder, Ccid, Error, ProcessCommand, RecentOutput, Result,
+    Settings, StartRequest, Started, StopRequest, Vm,
+};
 
-use crate::command::invocation;
 use crate::output::capture;
 
 /// How the process backend runs chaincodes.
@@ -155,23 +156,40 @@ impl ProcessVm {
             .collect()
     }
 
-    fn spawn(&self, req: &StartRequest) -> Result<Instance> {
+    /// Works out the command line and writes the TLS files into a private folder: file
+    /// system work, run off the async workers.
+    async fn prepare(req: &StartRequest) -> Result<(ProcessCommand, tempfile::TempDir)> {
+        let (package, platform) = req.package_and_platform()?;
+        let (code, address) = (package.code.clone(), req.peer.address.clone());
+        let files = req.tls_files();
+        let prefix = format!("ccrt-{}-", req.ccid.dashed().replace(['/', ':'], "-"));
+        let ccid = req.ccid.clone();
+        tokio::task::spawn_blocking(move || {
+            let io = |what: String, e| Error::io(format!("chaincode {ccid}: {what}"), e);
+            let run = platform.process_command(&code, &address)?;
+            let dir = tempfile::Builder::new()
+                .prefix(&prefix)
+                .tempdir()
+                .map_err(|e| io("cannot make its private folder".into(), e))?;
+            for (name, bytes) in files {
+                let path = dir.path().join(name);
+                write_private(&path, &bytes)
+                    .map_err(|e| io(format!("cannot write {}", path.display()), e))?;
+            }
+            Ok((run, dir))
+        })
+        .await
+        .map_err(|e| Error::Backend {
+            backend: "process",
+            message: format!("preparing chaincode {} failed: {e}", req.ccid),
+            source: None,
+        })?
+    }
+
+    async fn spawn(&self, req: &StartRequest) -> Result<Instance> {
         let io =
             |what: &str, e: std::io::Error| Error::io(format!("chaincode {}: {what}", req.ccid), e);
-        let run = invocation(req)?;
-        let files = tempfile::Builder::new()
-            .prefix(&format!("ccrt-{}-", req.ccid.dashed()))
-            .tempdir()
-            .map_err(|e| io("cannot make its private folder", e))?;
-        // Put each file in the private folder and point the environment at it.
-        let mut moved: HashMap<&str, PathBuf> = HashMap::new();
-        for (path, bytes) in &req.files {
-            let name = path.rsplit('/').next().unwrap_or(path);
-            let local = files.path().join(name);
-            write_private(&local, bytes)
-                .map_err(|e| io(&format!("cannot write {}", local.display()), e))?;
-            moved.insert(path.as_str(), local);
-        }
+        let (run, files) = Self::prepare(req).await?;
         let mut cmd = Command::new(&run.program);
         cmd.args(&run.args)
             .env_clear()
@@ -192,14 +210,9 @@ impl ProcessVm {
             joined.push(path);
             cmd.env("PATH", joined);
         }
-        for kv in &req.env {
-            let (key, value) = kv.split_once('=').unwrap_or((kv, ""));
-            match moved.get(value) {
-                Some(local) => cmd.env(key, local),
-                None => cmd.env(key, value),
-            };
-        }
-        cmd.current_dir(run.cwd.as_deref().unwrap_or(files.path()));
+        // Fabric's environment, pointing at the TLS files in the private folder.
+        cmd.envs(req.environment(&files.path().display().to_string()));
+        cmd.current_dir(&run.cwd);
         die_with_parent(&mut cmd);
         let mut child = cmd
             .spawn()
@@ -289,9 +302,41 @@ fn die_with_parent(cmd: &mut Command) {
     }
 }
 
+/// Takes packages whose type has a platform, and checks them: the process runs the installed
+/// files in place, so there is nothing to build.
+#[async_trait]
+impl Builder for ProcessVm {
+    async fn build(&self, req: &BuildRequest) -> Result<BuildOutcome> {
+        let Some(platform) = req.platform else {
+            return Ok(BuildOutcome::Declined {
+                reason: format!("no platform runs packages of type {:?}", req.package.kind),
+            });
+        };
+        let code = req.package.code.clone();
+        tokio::task::spawn_blocking(move || platform.validate(&code))
+            .await
+            .map_err(|e| Error::Backend {
+                backend: "process",
+                message: format!("checking chaincode {} failed: {e}", req.ccid),
+                source: None,
+            })??;
+        Ok(BuildOutcome::Built {
+            detail: format!(
+                "{} package {} runs in place",
+                platform.name(),
+                req.package.code.display()
+            ),
+        })
+    }
+}
+
 #[async_trait]
 impl Vm for ProcessVm {
-    async fn start(&self, req: &StartRequest) -> Result<()> {
+    fn builder(&self) -> Option<&dyn Builder> {
+        Some(self)
+    }
+
+    async fn start(&self, req: &StartRequest) -> Result<Started> {
         // Like Fabric's Docker backend, replace whatever is left of an earlier instance.
         let old = self.lock().remove(&req.ccid);
         if let Some(old) = old
@@ -301,9 +346,9 @@ impl Vm for ProcessVm {
             old.signal(Signal::SIGKILL);
             let _ = tokio::time::timeout(Duration::from_secs(5), old.wait()).await;
         }
-        let instance = self.spawn(req)?;
+        let instance = self.spawn(req).await?;
         self.lock().insert(req.ccid.clone(), Arc::new(instance));
-        Ok(())
+        Ok(Started::Dialing)
     }
 
     async fn stop(&self, req: &StopRequest) -> Result<()> {

@@ -10,7 +10,7 @@ use super::Handler;
 use crate::definitions::ChaincodeRef;
 use crate::ledger::QueryExecutor;
 use crate::tx_context::{StateAccess, TransactionContext};
-use crate::{Error, Result, TxParams};
+use crate::{ChaincodeDefinitions, Error, Result, TxParams};
 
 impl Handler {
     /// Runs the callee and returns its COMPLETED (or ERROR) message, encoded, as Fabric does.
@@ -31,7 +31,10 @@ impl Handler {
         let support = self.support()?;
         let channel = callee.channel.unwrap_or(&ctx.key.channel_id).to_owned();
         let def = support.definitions.definition(&channel, callee.name)?;
+        // A Fabric 2.x chaincode runs a package (its ccid is the package ID): Fabric calls it
+        // by name and ignores a version; a Fabric 1.4 one must be at the version named.
         if let Some(version) = callee.version
+            && def.ccid.name() == def.name
             && version != def.ccid.version()
         {
             return Err(Error::WrongVersion {

@@ -21,7 +21,7 @@ use prost::Message;
 use proto::protos::{ChaincodeAdditionalParams, ChaincodeId, ChaincodeMessage};
 use proto::stream::{ChaincodeStream, MessageReceiver, MessageSender};
 use proto::{MessageType, TxKey};
-use tokio::sync::Semaphore;
+use tokio::sync::{Notify, Semaphore};
 use vm_api::StreamOrigin;
 
 use crate::chaincode_support::SupportInner;
@@ -39,11 +39,20 @@ pub(crate) struct Handler {
     /// Bounds the state requests handled at once.
     requests: Arc<Semaphore>,
     origin: StreamOrigin,
+    /// Told when the peer ends the stream itself (the chaincode was stopped).
+    close: Notify,
 }
 
 impl Handler {
     fn name(&self) -> &str {
         self.name.get().map_or("(unregistered)", String::as_str)
+    }
+
+    /// Ends the stream from the peer's side: running transactions fail, the handler leaves the
+    /// registry, and the chaincode sees its stream end (a chaincode server the peer dialed
+    /// has no process for the peer to stop).
+    pub(crate) fn close(&self) {
+        self.close.notify_one();
     }
 
     fn support(&self) -> Result<Arc<SupportInner>> {
@@ -214,6 +223,7 @@ impl Handler {
             let next = tokio::select! {
                 next = receiver.next() => next,
                 _ = closing.wait_for(|c| *c) => return Some("the peer is shutting down".into()),
+                () = self.close.notified() => return Some("stopped by the peer".into()),
             };
             let msg = match next {
                 Some(Ok(msg)) => msg,
@@ -365,6 +375,7 @@ pub(crate) async fn handle_stream(
             support.config.max_concurrent_requests.max(1),
         )),
         origin,
+        close: Notify::new(),
     });
     handler.process(stream.receiver).await;
 }
