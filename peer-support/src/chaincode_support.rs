@@ -196,8 +196,8 @@ impl ChaincodeSupport {
     /// Installs a Fabric 2.x chaincode package: checks it (see
     /// [`chaincode_package::Package::parse`]), keeps it by package ID with its code unpacked,
     /// and builds it, so that a package no backend takes, or whose build fails, is refused
-    /// now. Installing the same package again builds nothing new. Needs a package store
-    /// ([`ChaincodeSupportBuilder::packages`]).
+    /// now and not kept (as Fabric removes it). Installing the same package again builds
+    /// nothing new. Needs a package store ([`ChaincodeSupportBuilder::packages`]).
     pub async fn install_package(&self, bytes: bytes::Bytes) -> Result<InstalledPackage> {
         let store = self.package_store()?;
         let installed = tokio::task::spawn_blocking(move || store.install(&bytes))
@@ -205,7 +205,20 @@ impl ChaincodeSupport {
             .map_err(|e| Error::Protocol(format!("installing the package failed: {e}")))??;
         let package = package_of(&installed);
         let def = ChaincodeDefinition::packaged(installed.metadata.label.clone(), package.clone());
-        let container_type = self.runtime().rebuild(&def).await?;
+        let container_type = match self.runtime().rebuild(&def).await {
+            Ok(container_type) => container_type,
+            Err(e) => {
+                // As Fabric does: a package that does not build is not installed.
+                if !installed.already {
+                    let (store, id) = (self.package_store()?, installed.id.clone());
+                    let removed = tokio::task::spawn_blocking(move || store.remove(&id)).await;
+                    if let Ok(Err(remove)) = removed {
+                        tracing::warn!(package = %installed.id, error = %remove, "cannot remove the package whose build failed");
+                    }
+                }
+                return Err(e);
+            }
+        };
         tracing::info!(package = %installed.id, backend = %container_type, "package installed");
         Ok(InstalledPackage {
             package,

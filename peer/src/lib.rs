@@ -19,6 +19,7 @@
 // The backends and system chaincodes are linked for their registrations.
 use scc_examples as _;
 use vm_docker as _;
+use vm_external as _;
 use vm_inproc as _;
 use vm_process as _;
 

@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 #![cfg_attr(test, allow(unused_crate_dependencies))]
 
+pub mod builders;
 pub mod env;
 pub mod fixtures;
 pub mod peer_process;
@@ -27,6 +28,7 @@ use vm_process::{ProcessConfig, ProcessVm};
 
 // Linked for their registrations.
 use scc_examples as _;
+use vm_external::ExternalVm;
 
 /// Logs to the test output when `RUST_LOG` is set.
 pub fn init_logging() {
@@ -71,6 +73,8 @@ pub struct TestPeer {
     pub listener: Option<std::net::SocketAddr>,
     /// The chaincode CA, when the listener requires mutual TLS.
     pub ca: Option<Arc<ChaincodeCa>>,
+    /// The EXTERNAL backend, once created (peers built with [`TestPeerBuilder::fabric2`]).
+    pub external: Arc<OnceLock<Arc<ExternalVm>>>,
     server: Option<(
         tokio::sync::oneshot::Sender<()>,
         tokio::task::JoinHandle<()>,
@@ -87,6 +91,7 @@ pub struct TestPeerBuilder {
     pub chaincodes: SystemChaincodes,
     grpc: Option<bool>,
     builder_hook: Option<BuilderHook>,
+    data_dir: Option<std::path::PathBuf>,
 }
 
 impl TestPeerBuilder {
@@ -113,6 +118,20 @@ impl TestPeerBuilder {
         + 'static,
     ) -> Self {
         self.builder_hook = Some(Box::new(f));
+        self
+    }
+
+    /// A Fabric 2.x peer: packages and external builds kept under `data_dir`
+    /// (`peer.fileSystemPath`; packages in `<data_dir>/lifecycle`), with `builders` as
+    /// `chaincode.externalBuilders`.
+    pub fn fabric2(mut self, data_dir: &std::path::Path, builders: serde_json::Value) -> Self {
+        self.config
+            .settings
+            .set("peer.fileSystemPath", data_dir.display().to_string());
+        self.config
+            .settings
+            .set_json("chaincode.externalBuilders", &builders);
+        self.data_dir = Some(data_dir.to_path_buf());
         self
     }
 
@@ -152,6 +171,22 @@ impl TestPeerBuilder {
         builder = builder.vm("PROCESS", move |_| {
             Ok(process_vm.clone() as Arc<dyn vm_api::Vm>)
         });
+        let external = Arc::new(OnceLock::new());
+        if let Some(dir) = &self.data_dir {
+            let store = chaincode_package::PackageStore::open(
+                &dir.join("lifecycle"),
+                chaincode_package::Limits::default(),
+            )
+            .expect("package store");
+            let slot = Arc::clone(&external);
+            builder = builder
+                .packages(Arc::new(store))
+                .vm("EXTERNAL", move |ctx| {
+                    let config = vm_external::ExternalConfig::from_settings(&ctx.settings)?;
+                    let vm = Arc::clone(slot.get_or_init(|| Arc::new(ExternalVm::new(config))));
+                    Ok(vm as Arc<dyn vm_api::Vm>)
+                });
+        }
         if let Some(hook) = self.builder_hook {
             builder = hook(builder);
         }
@@ -183,6 +218,7 @@ impl TestPeerBuilder {
             process,
             listener: addr,
             ca,
+            external,
             server,
             txs: AtomicU64::new(0),
         }
@@ -209,6 +245,7 @@ impl TestPeer {
             chaincodes: SystemChaincodes::new(),
             grpc: None,
             builder_hook: None,
+            data_dir: None,
         }
     }
 
@@ -321,6 +358,18 @@ impl TestPeer {
         let def = ChaincodeDefinition::user(ccid, "PROCESS", package);
         self.definitions.define(def.clone());
         def
+    }
+
+    /// Installs a Fabric 2.x package and defines it as chaincode `name` on every channel.
+    pub async fn install_and_define(
+        &self,
+        name: &str,
+        package: Vec<u8>,
+    ) -> peer_support::Result<(ChaincodeDefinition, peer_support::InstalledPackage)> {
+        let installed = self.support.install_package(package.into()).await?;
+        let def = ChaincodeDefinition::packaged(name, installed.package.clone());
+        self.definitions.define(def.clone());
+        Ok((def, installed))
     }
 
     /// Waits until `name` (`name:version`) is registered.

@@ -19,6 +19,7 @@
 //!   its rank for chaincodes that name no backend, and its built-in chaincodes.
 //! - [`ChaincodeServer`]: a chaincode served as a service, from a `connection.json`.
 //! - [`Settings`]: the peer's configuration as backends read it.
+//! - `process` (feature `process`): supervised child processes for backends that run them.
 //! - [`Error`]: the one error type.
 //!
 //! # Writing a backend
@@ -67,6 +68,8 @@ mod error;
 mod launch;
 pub mod output;
 mod platform;
+#[cfg(feature = "process")]
+pub mod process;
 mod provider;
 pub mod registry;
 mod settings;

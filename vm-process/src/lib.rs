@@ -19,7 +19,6 @@
 //! assert!(vm_api::providers().unwrap().get("PROCESS").is_some());
 //! ```
 
-mod output;
 mod vm;
 
 use std::sync::Arc;

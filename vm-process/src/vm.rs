@@ -1,22 +1,17 @@
 //! The process backend: a chaincode is a child process in its own process group.
 
 use std::collections::HashMap;
-use std::process::Stdio;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use nix::sys::signal::{Signal, killpg};
-use nix::unistd::Pid;
+use nix::sys::signal::Signal;
 use tokio::process::Command;
-use tokio::sync::watch;
+use vm_api::process::{Spawn, Supervised};
 use vm_api::{
-    BuildOutcome, BuildRequest, Builder, Ccid, Error, ProcessCommand, RecentOutput, Result,
-    Settings, StartRequest, Started, StopRequest, Vm,
+    BuildOutcome, BuildRequest, Builder, Ccid, Error, ProcessCommand, Result, Settings,
+    StartRequest, Started, StopRequest, Vm,
 };
-
-use crate::output::capture;
 
 /// How the process backend runs chaincodes.
 #[derive(Debug, Clone)]
@@ -61,42 +56,6 @@ impl ProcessConfig {
     }
 }
 
-/// One started chaincode process.
-struct Instance {
-    /// Process id, which is also its process group id.
-    pid: Pid,
-    /// The exit code, once it exited (and its output was read).
-    exited: watch::Receiver<Option<i64>>,
-    /// Set the moment the leader is reaped: from then on its id may be reused.
-    reaped: Arc<AtomicBool>,
-    output: RecentOutput,
-    /// Private folder with the TLS files; removed with the instance.
-    _files: tempfile::TempDir,
-}
-
-impl Instance {
-    fn is_running(&self) -> bool {
-        self.exited.borrow().is_none()
-    }
-
-    /// Signals the whole process group while its leader runs. Once the leader is reaped the
-    /// group id may be reused by an unrelated process, so it is not signalled then (the
-    /// waiter swept the group when the leader exited).
-    fn signal(&self, signal: Signal) {
-        if !self.reaped.load(Ordering::Acquire) {
-            let _ = killpg(self.pid, signal);
-        }
-    }
-
-    async fn wait(&self) -> i64 {
-        let mut exited = self.exited.clone();
-        match exited.wait_for(Option::is_some).await {
-            Ok(code) => code.unwrap_or(-1),
-            Err(_) => -1,
-        }
-    }
-}
-
 /// Runs user chaincodes as child processes (container type `PROCESS`).
 ///
 /// Each chaincode gets Fabric's environment, its TLS files in a private folder (the
@@ -105,7 +64,7 @@ impl Instance {
 /// the peer (`PR_SET_PDEATHSIG`), and dropping the backend kills every process it started.
 pub struct ProcessVm {
     config: ProcessConfig,
-    instances: Mutex<HashMap<Ccid, Arc<Instance>>>,
+    instances: Mutex<HashMap<Ccid, Arc<Supervised>>>,
 }
 
 impl std::fmt::Debug for ProcessVm {
@@ -114,15 +73,6 @@ impl std::fmt::Debug for ProcessVm {
             .field("config", &self.config)
             .field("instances", &self.lock().keys().collect::<Vec<_>>())
             .finish()
-    }
-}
-
-fn exit_code(status: std::process::ExitStatus) -> i64 {
-    use std::os::unix::process::ExitStatusExt;
-    match (status.code(), status.signal()) {
-        (Some(code), _) => i64::from(code),
-        (None, Some(signal)) => 128 + i64::from(signal),
-        (None, None) => -1,
     }
 }
 
@@ -135,7 +85,7 @@ impl ProcessVm {
         }
     }
 
-    fn lock(&self) -> MutexGuard<'_, HashMap<Ccid, Arc<Instance>>> {
+    fn lock(&self) -> MutexGuard<'_, HashMap<Ccid, Arc<Supervised>>> {
         self.instances.lock().unwrap_or_else(|e| e.into_inner())
     }
 
@@ -144,7 +94,7 @@ impl ProcessVm {
         self.lock()
             .get(ccid)
             .filter(|i| i.is_running())
-            .and_then(|i| u32::try_from(i.pid.as_raw()).ok())
+            .map(|i| i.pid())
     }
 
     /// The process ids of every chaincode running.
@@ -152,7 +102,7 @@ impl ProcessVm {
         self.lock()
             .values()
             .filter(|i| i.is_running())
-            .filter_map(|i| u32::try_from(i.pid.as_raw()).ok())
+            .map(|i| i.pid())
             .collect()
     }
 
@@ -186,18 +136,10 @@ impl ProcessVm {
         })?
     }
 
-    async fn spawn(&self, req: &StartRequest) -> Result<Instance> {
-        let io =
-            |what: &str, e: std::io::Error| Error::io(format!("chaincode {}: {what}", req.ccid), e);
+    async fn spawn(&self, req: &StartRequest) -> Result<Supervised> {
         let (run, files) = Self::prepare(req).await?;
         let mut cmd = Command::new(&run.program);
-        cmd.args(&run.args)
-            .env_clear()
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .process_group(0)
-            .kill_on_drop(false);
+        cmd.args(&run.args).env_clear();
         for key in &self.config.inherit_env {
             if let Some(value) = std::env::var_os(key) {
                 cmd.env(key, value);
@@ -213,61 +155,30 @@ impl ProcessVm {
         // Fabric's environment, pointing at the TLS files in the private folder.
         cmd.envs(req.environment(&files.path().display().to_string()));
         cmd.current_dir(&run.cwd);
-        die_with_parent(&mut cmd);
-        let mut child = cmd
-            .spawn()
-            .map_err(|e| io(&format!("cannot start {}", run.program.display()), e))?;
-        let pid = child
-            .id()
-            .and_then(|id| i32::try_from(id).ok())
-            .map(Pid::from_raw)
-            .ok_or_else(|| Error::Backend {
-                backend: "process",
-                message: format!("chaincode {} exited before it could be tracked", req.ccid),
-                source: None,
-            })?;
-        let output = RecentOutput::new(self.config.output_lines);
         let name = req.ccid.registered_name();
-        let readers = [
-            child
-                .stdout
-                .take()
-                .map(|p| capture(&output, name.clone(), "stdout", p)),
-            child
-                .stderr
-                .take()
-                .map(|p| capture(&output, name.clone(), "stderr", p)),
-        ];
-        let (exited_tx, exited) = watch::channel(None);
-        let reaped = Arc::new(AtomicBool::new(false));
-        let reaped_flag = Arc::clone(&reaped);
-        tokio::spawn(async move {
-            let code = match child.wait().await {
-                Ok(status) => exit_code(status),
-                Err(e) => {
-                    tracing::warn!(chaincode = %name, error = %e, "cannot wait for the chaincode");
-                    -1
-                }
-            };
-            reaped_flag.store(true, Ordering::Release);
-            // What the chaincode left running in its group goes with it. Right after the
-            // leader is reaped its group id cannot belong to anyone else yet: it is still in
-            // use by the remaining members, or there are none and the signal finds nothing.
-            let _ = killpg(pid, Signal::SIGKILL);
-            // Let the readers take in the last lines (a grandchild may hold the pipes open).
-            for reader in readers.into_iter().flatten() {
-                let _ = tokio::time::timeout(Duration::from_millis(200), reader).await;
-            }
-            let _ = exited_tx.send(Some(code));
+        let sink = Arc::new(move |stream: &'static str, line: &str| {
+            tracing::info!(target: "chaincode", chaincode = %name, stream, "{line}");
         });
-        tracing::info!(chaincode = %req.ccid, pid = pid.as_raw(), program = %run.program.display(), "chaincode process started");
-        Ok(Instance {
-            pid,
-            exited,
-            reaped,
-            output,
-            _files: files,
-        })
+        let child = Supervised::spawn(
+            cmd,
+            Spawn {
+                // The TLS files go when the process does.
+                cleanup: Some(Box::new(files)),
+                ..Spawn::new(self.config.output_lines, sink)
+            },
+        )
+        .map_err(|e| {
+            Error::io(
+                format!(
+                    "chaincode {}: cannot start {}",
+                    req.ccid,
+                    run.program.display()
+                ),
+                e,
+            )
+        })?;
+        tracing::info!(chaincode = %req.ccid, pid = child.pid(), program = %run.program.display(), "chaincode process started");
+        Ok(child)
     }
 }
 
@@ -281,25 +192,6 @@ fn write_private(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
         .mode(0o600)
         .open(path)?;
     file.write_all(bytes)
-}
-
-/// Asks the kernel to kill the child when the peer dies, so no chaincode outlives it.
-#[allow(unsafe_code)]
-fn die_with_parent(cmd: &mut Command) {
-    // SAFETY: the closure runs in the child between fork and exec, where only
-    // async-signal-safe calls are allowed; prctl(2) and getppid(2) are plain system calls.
-    unsafe {
-        cmd.pre_exec(|| {
-            nix::sys::prctl::set_pdeathsig(Signal::SIGKILL).map_err(std::io::Error::from)?;
-            // The peer may have died before the call above: then we were re-parented.
-            if nix::unistd::getppid() == Pid::from_raw(1) {
-                return Err(std::io::Error::other(
-                    "the peer exited while starting the chaincode",
-                ));
-            }
-            Ok(())
-        });
-    }
 }
 
 /// Takes packages whose type has a platform, and checks them: the process runs the installed
@@ -358,16 +250,7 @@ impl Vm for ProcessVm {
                 ccid: req.ccid.clone(),
             });
         };
-        if instance.is_running() {
-            instance.signal(Signal::SIGTERM);
-            let ended = tokio::time::timeout(req.timeout, instance.wait())
-                .await
-                .is_ok();
-            if !ended && !req.dont_kill {
-                instance.signal(Signal::SIGKILL);
-                instance.wait().await;
-            }
-        }
+        instance.stop(req.timeout, !req.dont_kill).await;
         if !req.dont_remove {
             let mut instances = self.lock();
             if instances
@@ -403,7 +286,7 @@ impl Vm for ProcessVm {
     async fn recent_output(&self, ccid: &Ccid) -> Vec<String> {
         self.lock()
             .get(ccid)
-            .map(|i| i.output.snapshot())
+            .map(|i| i.output().snapshot())
             .unwrap_or_default()
     }
 }
