@@ -380,3 +380,36 @@ async fn a_restarted_peer_removes_its_leftover_containers() {
     );
     second.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rust_chaincode_as_pid_1_ends_on_sigterm() {
+    if !require_docker("docker::sigterm") {
+        return;
+    }
+    let peer_id = unique("term");
+    let _cleanup = Cleanup {
+        peer_id: peer_id.clone(),
+        images: vec![],
+    };
+    let peer = docker_peer(&peer_id, Settings::new());
+    let def = define_docker(&peer, "termkv", "binary", static_kv_chaincode());
+    peer.support.launch(&def).await.unwrap();
+    let names = vm_docker::names("dockertest", &peer_id, &def.ccid).unwrap();
+    // Stop with a long grace period and keep the container to read how it ended: a process
+    // that ignored SIGTERM (PID 1 without a handler) would be killed after 60 s with 137.
+    let vm = peer.support.controller().vm("DOCKER").unwrap();
+    let mut stop = vm_api::StopRequest::new(def.ccid.clone(), Duration::from_secs(60));
+    stop.dont_remove = true;
+    vm.stop(&stop).await.unwrap();
+    assert_eq!(
+        docker(&[
+            "inspect",
+            "--format",
+            "{{.State.ExitCode}}",
+            &names.container
+        ]),
+        "0",
+        "it ended through its SIGTERM handler"
+    );
+    peer.shutdown().await;
+}

@@ -345,3 +345,18 @@ async fn a_builder_that_hangs_is_killed_at_the_install_timeout() {
     assert!(!process_alive(pid), "the builder was killed");
     peer.shutdown().await;
 }
+
+#[test]
+fn the_fixture_builders_pass_their_own_checks() {
+    require_jq();
+    let out = std::process::Command::new("bash")
+        .arg(tests::builders::fixture("selftest.sh"))
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && text.contains("selftest: ok"),
+        "{text}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

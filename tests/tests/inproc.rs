@@ -604,3 +604,57 @@ async fn the_startup_timeout_covers_a_start_that_hangs() {
     assert!(started.elapsed() < Duration::from_secs(2));
     assert!(peer.support.registry().launched().is_empty());
 }
+
+#[tokio::test]
+async fn linking_a_system_chaincode_crate_is_enough_to_define_it() {
+    // No definitions, no backends given: only what is linked (vm-inproc, scc-examples).
+    let support = peer_support::ChaincodeSupport::builder(peer_support::SupportConfig {
+        tls: peer_support::ChaincodeTls::Off,
+        ..peer_support::SupportConfig::default()
+    })
+    .build()
+    .unwrap();
+    let names: Vec<String> = support
+        .builtin_chaincodes()
+        .into_iter()
+        .map(|d| d.name)
+        .collect();
+    assert_eq!(names, ["callerscc", "kvscc"]);
+    let params = peer_support::TxParams {
+        tx_id: "tx1".into(),
+        channel_id: "ch".into(),
+        ..peer_support::TxParams::default()
+    };
+    let result = support
+        .execute(&params, "kvscc", tests::input(&["get", "missing"]))
+        .await
+        .unwrap();
+    // Reached the chaincode: it answers for itself (no state on this transaction).
+    assert_eq!(result.response.status, 500, "{:?}", result.response);
+    assert!(
+        result.response.message.contains("no ledger context"),
+        "{:?}",
+        result.response
+    );
+    support.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_user_definition_cannot_take_a_system_chaincodes_name() {
+    let peer = TestPeer::new();
+    let ccid = Ccid::new("kvscc", "9");
+    peer.definitions.define(ChaincodeDefinition::user(
+        ccid.clone(),
+        "PROCESS",
+        vm_api::ChaincodePackage::legacy(&ccid, "binary", "/bin/false"),
+    ));
+    let def = peer.support.definition("ch", "kvscc").unwrap();
+    assert!(def.is_system(), "{def:?}");
+    assert_eq!(def.ccid, kvscc());
+    ok_text(
+        &peer
+            .invoke("ch", "kvscc", &["put", "k", "v"])
+            .await
+            .unwrap(),
+    );
+}

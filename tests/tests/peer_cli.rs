@@ -822,3 +822,119 @@ async fn kill_dash_nine_never_leaves_half_a_transaction() {
         );
     }
 }
+
+#[test]
+fn external_builders_from_core_yaml_and_from_json_in_the_environment() {
+    tests::builders::require_jq();
+    let dir = tempfile::tempdir().unwrap();
+    // The sample binary builder takes an executable named `chaincode`.
+    let exe = dir.path().join("bin/chaincode");
+    std::fs::create_dir_all(exe.parent().unwrap()).unwrap();
+    std::fs::copy(kv_chaincode(), &exe).unwrap();
+    let exe = exe.display().to_string();
+    let builder = tests::builders::fixture("binary").display().to_string();
+
+    // core.yaml as Fabric's own writes it: a list of maps, camel-case keys.
+    let config = dir.path().join("core.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "chaincode:\n  installTimeout: 2m\n  externalBuilders:\n    - name: sample-binary\n      path: {builder}\n      propagateEnvironment:\n        - HOME\n"
+        ),
+    )
+    .unwrap();
+    let config = config.display().to_string();
+    let peer = PeerProcess::start(&dir.path().join("one"), &[], &["--config", &config]);
+    let out = peer
+        .cli(&[
+            "chaincode",
+            "install",
+            "-n",
+            "kv",
+            "-v",
+            "1",
+            "-l",
+            "binary",
+            "-p",
+            &exe,
+        ])
+        .ok();
+    assert!(out.stderr.contains("runs on EXTERNAL"), "{}", out.stderr);
+    peer.cli(&[
+        "chaincode",
+        "instantiate",
+        "-n",
+        "kv",
+        "-v",
+        "1",
+        "-c",
+        r#"{"Args":["init","seed","s0"]}"#,
+    ])
+    .ok();
+    kv_through_the_cli(&peer, "kv");
+    let build_info = peer
+        .data
+        .join("externalbuilder/builds/kv-1/build-info.json");
+    assert_eq!(
+        std::fs::read_to_string(&build_info).unwrap(),
+        r#"{"builder_name":"sample-binary"}"#
+    );
+
+    // The same from the environment, as JSON.
+    let json = format!(r#"[{{"name":"from-env","path":"{builder}"}}]"#);
+    let peer = PeerProcess::start(
+        &dir.path().join("two"),
+        &[("CORE_CHAINCODE_EXTERNALBUILDERS", &json)],
+        &[],
+    );
+    let out = peer
+        .cli(&[
+            "chaincode",
+            "install",
+            "-n",
+            "kv",
+            "-v",
+            "1",
+            "-l",
+            "binary",
+            "-p",
+            &exe,
+        ])
+        .ok();
+    assert!(out.stderr.contains("runs on EXTERNAL"), "{}", out.stderr);
+    peer.cli(&[
+        "chaincode",
+        "instantiate",
+        "-n",
+        "kv",
+        "-v",
+        "1",
+        "-c",
+        r#"{"Args":["init","seed","s0"]}"#,
+    ])
+    .ok();
+    kv_through_the_cli(&peer, "kv");
+    assert!(
+        std::fs::read_to_string(
+            peer.data
+                .join("externalbuilder/builds/kv-1/build-info.json")
+        )
+        .unwrap()
+        .contains("from-env")
+    );
+
+    // A builder list the peer cannot use stops it at start, naming the key.
+    let mut bad = std::process::Command::new(tests::env::workspace_binary("peer"))
+        .args(["node", "start"])
+        .env("CORE_PEER_FILESYSTEMPATH", dir.path().join("three"))
+        .env(
+            "CORE_CHAINCODE_EXTERNALBUILDERS",
+            r#"[{"name":"x","path":"relative"}]"#,
+        )
+        .output()
+        .unwrap();
+    assert!(!bad.status.success());
+    let stderr = String::from_utf8_lossy(&std::mem::take(&mut bad.stderr)).into_owned();
+    assert!(stderr.contains("chaincode.externalBuilders[0]"), "{stderr}");
+    assert!(stderr.contains("needs an absolute path"), "{stderr}");
+}

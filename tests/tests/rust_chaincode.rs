@@ -258,3 +258,103 @@ async fn chaincode_as_a_service_the_peer_dials() {
     peer.shutdown().await;
     drop(server);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_rust_shim_ends_its_chaincode_on_sigterm() {
+    let peer = TestPeer::builder().grpc(true).build();
+    let def = peer.define_process("termkv", "1", "binary", kv_chaincode());
+    tests::ok_text(
+        &peer
+            .invoke("ch", "termkv", &["put", "k", "v"])
+            .await
+            .unwrap(),
+    );
+    let pid = peer.process.pid(&def.ccid).expect("running");
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(i32::try_from(pid).unwrap()),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .unwrap();
+    // Without a handler SIGTERM's default action would end it as 128 + 15; the shim's handler
+    // ends it with 0 (as PID 1 of a container, without one, it would not end at all).
+    let code = tokio::time::timeout(
+        Duration::from_secs(10),
+        vm_api::Vm::wait(peer.process.as_ref(), &def.ccid),
+    )
+    .await
+    .expect("it ended by itself")
+    .unwrap();
+    assert_eq!(code, 0, "it ended through its SIGTERM handler");
+    peer.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_chaincode_server_is_dialed_with_its_tls_and_domain() {
+    use peer_support::ClientCertIssuer;
+    use std::sync::Arc;
+    // The chaincode's server certificate names cc.example (and loopback); its clients need a
+    // certificate from the same CA.
+    let ca = peer_support::tls::ChaincodeCa::new().unwrap();
+    let server = ca.server_tls(&["cc.example"]).unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap().to_string();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let served = tokio::spawn(shim::serve(
+        Arc::new(scc_examples::KvChaincode),
+        "tlscaas:1",
+        listener,
+        Some(shim::ServerTls {
+            cert_pem: server.cert_pem,
+            key_pem: server.key_pem,
+            client_ca_pem: Some(ca.ca_pem().to_owned()),
+        }),
+        async {
+            let _ = stopped.await;
+        },
+    ));
+    let client = ca.issue("the peer").unwrap();
+    let dial = |domain: Option<&str>, with_client: bool| vm_api::ChaincodeServer {
+        address: address.clone(),
+        dial_timeout: Duration::from_secs(5),
+        tls: Some(vm_api::ServerTls {
+            root_pem: ca.ca_pem().to_owned(),
+            client: with_client.then(|| vm_api::TlsKeyPair {
+                cert_pem: client.cert_pem.clone(),
+                key_pem: client.key_pem.clone(),
+            }),
+            domain: domain.map(str::to_owned),
+        }),
+    };
+    // The name checked is the domain, not the address's host.
+    let e = peer_support::caas::connect(&dial(Some("other.example"), true))
+        .await
+        .unwrap_err();
+    assert!(e.to_string().contains(&address), "{e}");
+    let stream = peer_support::caas::connect(&dial(Some("cc.example"), true))
+        .await
+        .unwrap();
+    let peer = TestPeer::builder().config(|c| c.dev_mode = true).build();
+    peer.define_process("tlscaas", "1", "binary", "/not/launched/in/dev/mode");
+    let support = peer.support.clone();
+    tokio::spawn(async move {
+        support
+            .handle_chaincode_stream(stream, vm_api::StreamOrigin::default())
+            .await
+    });
+    assert!(
+        peer.wait_registered("tlscaas:1", Duration::from_secs(5))
+            .await
+    );
+    tests::ok_text(
+        &peer
+            .invoke("ch", "tlscaas", &["put", "k", "v"])
+            .await
+            .unwrap(),
+    );
+    // Without the client certificate the server refuses the peer.
+    let refused = peer_support::caas::connect(&dial(None, false)).await;
+    assert!(refused.is_err(), "client authentication is required");
+    let _ = stop.send(());
+    peer.shutdown().await;
+    drop(served);
+}
