@@ -63,6 +63,32 @@ impl Meter {
         self.step.set(u64::MAX);
     }
 
+    /// The next entry of `entries`, its header bounded as [`before_header`](Self::before_header)
+    /// says (with the `unread` bytes left of the last entry), counted in `count` against
+    /// `max_entries`; `None` at the end of the archive.
+    pub(crate) fn next_entry<'a, R: Read>(
+        &self,
+        entries: &mut tar::Entries<'a, R>,
+        unread: u64,
+        count: &mut u64,
+        max_entries: u64,
+    ) -> Result<Option<tar::Entry<'a, R>>, Error> {
+        self.before_header(unread);
+        let Some(entry) = entries.next() else {
+            return Ok(None);
+        };
+        let entry = entry.map_err(|e| self.error(e))?;
+        self.after_header();
+        *count += 1;
+        if *count > max_entries {
+            return Err(Error::TooManyEntries {
+                archive: self.archive,
+                limit: max_entries,
+            });
+        }
+        Ok(Some(entry))
+    }
+
     /// The crate error for an I/O error that came out of reading through this meter.
     pub(crate) fn error(&self, source: io::Error) -> Error {
         match self.hit.get() {

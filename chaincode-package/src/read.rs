@@ -101,18 +101,9 @@ fn scan(compressed: impl Read, limits: &Limits, metadata_only: bool) -> Result<F
     let mut seen_code = false;
     let mut unread = 0;
     let mut count = 0u64;
-    loop {
-        meter.before_header(unread);
-        let Some(entry) = entries.next() else { break };
-        let mut entry = entry.map_err(|e| meter.error(e))?;
-        meter.after_header();
-        count += 1;
-        if count > limits.max_entries {
-            return Err(Error::TooManyEntries {
-                archive: PACKAGE,
-                limit: limits.max_entries,
-            });
-        }
+    while let Some(mut entry) =
+        meter.next_entry(&mut entries, unread, &mut count, limits.max_entries)?
+    {
         let raw_name = entry.path_bytes().into_owned();
         let name = names::split(PACKAGE, &raw_name)?;
         check_regular(entry.header(), &name)?;

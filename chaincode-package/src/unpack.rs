@@ -119,18 +119,9 @@ fn extract(code: &[u8], dest: &Path, limits: &Limits) -> Result<Unpacked> {
     let mut done = Unpacked::default();
     let mut count = 0u64;
     let mut unread = 0;
-    loop {
-        meter.before_header(unread);
-        let Some(entry) = entries.next() else { break };
-        let mut entry = entry.map_err(|e| meter.error(e))?;
-        meter.after_header();
-        count += 1;
-        if count > limits.max_entries {
-            return Err(Error::TooManyEntries {
-                archive: CODE,
-                limit: limits.max_entries,
-            });
-        }
+    while let Some(mut entry) =
+        meter.next_entry(&mut entries, unread, &mut count, limits.max_entries)?
+    {
         unread = entry.size();
         let raw_name = entry.path_bytes().into_owned();
         let name = names::split(CODE, &raw_name)?;

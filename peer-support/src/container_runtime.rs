@@ -11,6 +11,8 @@ use vm_api::{
     StopRequest, WaitRequest,
 };
 
+#[cfg(test)]
+use crate::VmFactory;
 use crate::chaincode_identity::ClientCertIssuer;
 use crate::router::route;
 use crate::{ChaincodeDefinition, Error, Result, SupportConfig, VmController};
@@ -64,12 +66,19 @@ impl ContainerRuntime {
         }))
     }
 
-    /// The launch data of `def`'s chaincode. With TLS on (and not a system chaincode) it issues
-    /// the chaincode a client certificate, which its registration is then checked against.
-    pub fn start_request(&self, def: &ChaincodeDefinition) -> Result<StartRequest> {
+    /// The launch data of `def`'s chaincode on `container_type`. With TLS on and a backend
+    /// that runs chaincodes outside the peer, it issues the chaincode a client certificate,
+    /// which its registration is then checked against.
+    pub fn start_request(
+        &self,
+        def: &ChaincodeDefinition,
+        container_type: &str,
+    ) -> Result<StartRequest> {
         let c = &self.config;
-        let tls = match (&self.tls, def.is_system()) {
-            (Some(issuer), false) => Some(issuer.issue(&def.ccid.registered_name())?),
+        let tls = match &self.tls {
+            Some(issuer) if !self.controller.is_in_process(container_type) => {
+                Some(issuer.issue(&def.ccid.registered_name())?)
+            }
             _ => None,
         };
         let platform = match &def.package {
@@ -164,7 +173,7 @@ impl ContainerRuntime {
     /// Starts `def`'s chaincode on `container_type`. A failed start makes the next launch
     /// build again (what was built may be gone).
     pub async fn start(&self, def: &ChaincodeDefinition, container_type: &str) -> Result<Started> {
-        let req = self.start_request(def)?;
+        let req = self.start_request(def, container_type)?;
         let started = self.controller.process(container_type, &req).await;
         if started.is_err() {
             self.built
@@ -237,10 +246,16 @@ mod tests {
             chaincode_log_level: "debug".into(),
             ..SupportConfig::default()
         });
+        let in_process: crate::vm_controller::InProcessFactory = Arc::new(|_, _| {
+            Err(vm_api::Error::Config {
+                key: "test".into(),
+                message: "not created in these tests".into(),
+            })
+        });
         let controller = Arc::new(VmController::new(
             VmContext::new("p", "n"),
             Arc::new(NoStreams),
-            Default::default(),
+            [("SYSTEM".to_owned(), VmFactory::InProcess(in_process))].into(),
         ));
         let tls = tls.then(|| Arc::new(FixedIssuer) as Arc<dyn ClientCertIssuer>);
         ContainerRuntime::new(config, controller, tls)
@@ -254,7 +269,7 @@ mod tests {
 
     #[test]
     fn launch_data_carries_the_issued_identity_the_platform_and_the_settings() {
-        let req = runtime(true).start_request(&node_cc()).unwrap();
+        let req = runtime(true).start_request(&node_cc(), "DOCKER").unwrap();
         let tls = req.peer.tls.as_ref().expect("TLS identity issued");
         assert_eq!(
             tls.cert_pem, "CERT kv:1.0",
@@ -268,17 +283,17 @@ mod tests {
     }
 
     #[test]
-    fn no_identity_without_tls_or_for_system_chaincodes() {
+    fn no_identity_without_tls_or_for_in_process_backends() {
         assert!(
             runtime(false)
-                .start_request(&node_cc())
+                .start_request(&node_cc(), "DOCKER")
                 .unwrap()
                 .peer
                 .tls
                 .is_none()
         );
         let system = ChaincodeDefinition::system(Ccid::new("kvscc", "1"));
-        let req = runtime(true).start_request(&system).unwrap();
+        let req = runtime(true).start_request(&system, "SYSTEM").unwrap();
         assert!(req.peer.tls.is_none());
         assert!(req.platform.is_none() && req.package.is_none());
     }

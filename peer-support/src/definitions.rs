@@ -17,6 +17,9 @@ pub struct ChaincodeDefinition {
     /// What runs: `name:version` (system chaincodes, Fabric 1.4 installs) or the package ID
     /// (Fabric 2.x). The chaincode registers with it.
     pub ccid: Ccid,
+    /// The version a chaincode-to-chaincode call may name (`name:version`), for a Fabric 1.4
+    /// chaincode; `None` for a Fabric 2.x one, whose calls name no version (Fabric ignores it).
+    pub version: Option<String>,
     /// The backend that runs it (`SYSTEM`, `PROCESS`, `DOCKER`, …), or `None` to let the peer
     /// pick one: the first, by the backends' registered priority, whose builder takes the
     /// package (Fabric 2.x's routing: external builders, then the platform's own path).
@@ -35,6 +38,7 @@ impl ChaincodeDefinition {
     pub fn builtin(ccid: Ccid, container_type: impl Into<String>) -> Self {
         Self {
             name: ccid.name().to_owned(),
+            version: Some(ccid.version().to_owned()),
             ccid,
             container_type: Some(container_type.into()),
             package: None,
@@ -46,6 +50,7 @@ impl ChaincodeDefinition {
     pub fn user(ccid: Ccid, container_type: impl Into<String>, package: ChaincodePackage) -> Self {
         Self {
             name: ccid.name().to_owned(),
+            version: Some(ccid.version().to_owned()),
             ccid,
             container_type: Some(container_type.into()),
             package: Some(package),
@@ -57,6 +62,7 @@ impl ChaincodeDefinition {
     pub fn packaged(name: impl Into<String>, package: ChaincodePackage) -> Self {
         Self {
             name: name.into(),
+            version: None,
             ccid: Ccid::parse(&package.id),
             container_type: None,
             package: Some(package),

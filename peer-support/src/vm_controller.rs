@@ -122,6 +122,18 @@ impl VmController {
         ranked.into_iter().map(|(_, t)| t.to_owned()).collect()
     }
 
+    /// Whether `container_type`'s backend runs chaincodes inside the peer (they need no TLS
+    /// identity: their stream never leaves the process).
+    pub fn is_in_process(&self, container_type: &str) -> bool {
+        match self.factories.get(container_type) {
+            Some(factory) => matches!(factory, VmFactory::InProcess(_)),
+            None => vm_api::providers().is_ok_and(|r| {
+                r.get(container_type)
+                    .is_some_and(|p| matches!(p.create(), Create::InProcess(_)))
+            }),
+        }
+    }
+
     /// The backend for `container_type`, created on first use. A creation failure is not
     /// remembered: the next call tries again.
     pub fn vm(&self, container_type: &str) -> Result<Arc<dyn Vm>> {

@@ -132,25 +132,13 @@ impl Node {
                 "chaincode names hold no ':' or '/', versions no '/'",
             ));
         }
-        let mut platforms: Vec<String> = vm_api::platforms()
-            .map_err(internal)?
-            .keys()
-            .iter()
-            .map(|s| (*s).to_owned())
-            .collect();
-        for p in ["binary", "node"] {
-            if !platforms.iter().any(|k| k == p) {
-                platforms.push(p.to_owned());
-            }
+        if req.platform.trim().is_empty() {
+            return Err(Status::invalid_argument(
+                "a chaincode needs a type (-l binary, node, or one an external builder takes)",
+            ));
         }
-        platforms.sort();
-        if !platforms.contains(&req.platform) {
-            return Err(Status::invalid_argument(format!(
-                "unknown chaincode type {:?}; known types: {}",
-                req.platform,
-                platforms.join(", ")
-            )));
-        }
+        // Any type may do: an external builder may take it. The build says which backend
+        // runs it, or why none does.
         let source = PathBuf::from(&req.path);
         if !source.exists() {
             return Err(Status::invalid_argument(format!(
@@ -160,10 +148,14 @@ impl Node {
         }
         let asked = self.asked_vm(&req.vm)?;
         let ccid = Ccid::new(req.name, req.version);
-        let copied = self
-            .lifecycle
-            .copy_package(&ccid, &source)
-            .map_err(|e| Status::failed_precondition(format!("{e:#}")))?;
+        // Copying a package is file system work: off the async workers.
+        let copied = {
+            let (lifecycle, ccid, source) = (Arc::clone(&self.lifecycle), ccid.clone(), source);
+            tokio::task::spawn_blocking(move || lifecycle.copy_package(&ccid, &source))
+                .await
+                .map_err(internal)?
+                .map_err(|e| Status::failed_precondition(format!("{e:#}")))?
+        };
         let _ = progress
             .send(Ok(InstallEvent {
                 event: Some(install_event::Event::Progress(Progress {
@@ -179,7 +171,8 @@ impl Node {
         let vm = match self.support.runtime().rebuild(&def).await {
             Ok(vm) => vm,
             Err(e) => {
-                self.lifecycle.discard_package(&ccid);
+                let (lifecycle, id) = (Arc::clone(&self.lifecycle), ccid.clone());
+                let _ = tokio::task::spawn_blocking(move || lifecycle.discard_package(&id)).await;
                 return Err(status(&e));
             }
         };

@@ -21,7 +21,8 @@ use crate::{Chaincode, ClientConfig, Error, Result, ServerConfig};
 /// so one binary runs either way with no code change.
 ///
 /// It returns `Ok(())` on SIGTERM or SIGINT, so that a chaincode stops at once when asked,
-/// even as PID 1 of a container, where a signal without a handler is ignored.
+/// even as PID 1 of a container, where a signal without a handler is ignored (a server gives
+/// connected peers half a second to hang up, then ends anyway).
 ///
 /// Returns an error — it never hangs — when the peer cannot be reached, refuses the
 /// registration, or closes the stream.
@@ -42,14 +43,30 @@ pub async fn start(chaincode: impl Chaincode) -> Result<()> {
                 message: format!("cannot listen on {}: {e}", server.address),
             })?;
         tracing::info!(chaincode = %server.chaincode_id, address = %server.address, tls = server.tls.is_some(), "serving");
-        return crate::serve(
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let serving = crate::serve(
             chaincode,
             server.chaincode_id,
             listener,
             server.tls,
-            terminated,
-        )
-        .await;
+            async {
+                let _ = stopped.await;
+            },
+        );
+        tokio::pin!(serving);
+        return tokio::select! {
+            served = &mut serving => served,
+            () = terminated => {
+                tracing::info!("terminated by a signal");
+                // A graceful shutdown waits for every peer to hang up, and a peer keeps its
+                // stream open: give them a moment, then end regardless.
+                let _ = stop.send(());
+                match tokio::time::timeout(SHUTDOWN_GRACE, serving).await {
+                    Ok(served) => served,
+                    Err(_) => Ok(()),
+                }
+            }
+        };
     }
     let config = ClientConfig::from_env()?;
     tokio::select! {
@@ -60,6 +77,9 @@ pub async fn start(chaincode: impl Chaincode) -> Result<()> {
         }
     }
 }
+
+/// How long a chaincode server told to stop waits for its peers to hang up.
+const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_millis(500);
 
 /// Completes at the first SIGTERM or SIGINT.
 fn terminated() -> Result<impl std::future::Future<Output = ()>> {

@@ -16,15 +16,11 @@ use std::time::{Duration, Instant};
 
 use peer_support::ChaincodeDefinition;
 use tests::TestPeer;
+use tests::bench::{median_and_max, ms};
 use vm_api::{Ccid, ChaincodePackage, Settings};
 use vm_docker::testing::{Cleanup, require_docker, unique};
 
 const RUNS: usize = 30;
-
-fn median(mut samples: Vec<Duration>) -> (Duration, Duration) {
-    samples.sort();
-    (samples[samples.len() / 2], samples[samples.len() - 1])
-}
 
 /// `docker run` of `image` until the first byte it prints (it prints and exits at once: no
 /// chaincode name is set).
@@ -64,11 +60,7 @@ fn main() {
         return;
     }
     let chaincode = tests::env::static_kv_chaincode();
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = tests::bench::runtime();
     rt.block_on(async {
         let peer_id = unique("bench");
         let _cleanup = Cleanup {
@@ -112,18 +104,18 @@ fn main() {
             );
         }
         peer.shutdown().await;
-        let ((ours50, ours_max), (raw50, raw_max)) = (median(ours), median(raw));
+        let ((ours50, ours_max), (raw50, raw_max)) = (median_and_max(ours), median_and_max(raw));
         println!("| benchmark | median | slowest |");
         println!("|---|---|---|");
         println!(
-            "| warm launch through DOCKER until READY (mutual TLS) | {:.0} ms | {:.0} ms |",
-            ours50.as_secs_f64() * 1e3,
-            ours_max.as_secs_f64() * 1e3
+            "| warm launch through DOCKER until READY (mutual TLS) | {} | {} |",
+            ms(ours50),
+            ms(ours_max)
         );
         println!(
-            "| `docker run` of the same image until first output | {:.0} ms | {:.0} ms |",
-            raw50.as_secs_f64() * 1e3,
-            raw_max.as_secs_f64() * 1e3
+            "| `docker run` of the same image until first output | {} | {} |",
+            ms(raw50),
+            ms(raw_max)
         );
         println!();
         println!(

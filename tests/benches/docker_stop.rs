@@ -16,21 +16,13 @@ use std::time::{Duration, Instant};
 
 use peer_support::ChaincodeDefinition;
 use tests::TestPeer;
+use tests::bench::{median_and_max, ms};
 use vm_api::{Ccid, ChaincodePackage, Settings};
 use vm_docker::testing::{Cleanup, docker, require_docker, shell_image, unique};
 
 const STOPS: usize = 10;
 const SHUTDOWNS: usize = 3;
 const CHAINCODES: usize = 4;
-
-fn median(mut samples: Vec<Duration>) -> (Duration, Duration) {
-    samples.sort();
-    (samples[samples.len() / 2], samples[samples.len() - 1])
-}
-
-fn ms(d: Duration) -> String {
-    format!("{:.0} ms", d.as_secs_f64() * 1e3)
-}
 
 fn peer(peer_id: &str) -> TestPeer {
     let peer_id = peer_id.to_owned();
@@ -70,11 +62,7 @@ fn main() {
     if !require_docker("docker_stop") {
         return;
     }
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = tests::bench::runtime();
     rt.block_on(async {
         let peer_id = unique("stopbench");
         let shell = format!("ccrt-bench-shell:{peer_id}");
@@ -117,7 +105,7 @@ fn main() {
         .unwrap();
 
         let ((stop50, stop_max), (shut50, shut_max), (base50, base_max)) =
-            (median(stops), median(shutdowns), median(baseline));
+            (median_and_max(stops), median_and_max(shutdowns), median_and_max(baseline));
         println!("| benchmark | median | slowest |");
         println!("|---|---|---|");
         println!(

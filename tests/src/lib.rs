@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 #![cfg_attr(test, allow(unused_crate_dependencies))]
 
+pub mod bench;
 pub mod builders;
 pub mod env;
 pub mod fixtures;

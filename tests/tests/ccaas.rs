@@ -189,6 +189,7 @@ fn setup() -> Setup {
 async fn served_scenarios(
     name: &str,
     tls: bool,
+    ends_on_sigterm: bool,
     serve: impl FnOnce(&Path, &str, u16, Option<&ServerTls>) -> Server,
 ) {
     let s = setup();
@@ -197,7 +198,7 @@ async fn served_scenarios(
     let package = ccaas_package(&format!("{name}_1"), &connection(port, tls_files.as_ref()));
     let (def, installed) = s.peer.install_and_define(name, package).await.unwrap();
     assert_eq!(installed.container_type, "EXTERNAL");
-    let _server = serve(
+    let mut server = serve(
         s.dir.path(),
         &installed.package.id,
         port,
@@ -241,6 +242,27 @@ async fn served_scenarios(
             .await
             .unwrap(),
     );
+    if ends_on_sigterm {
+        // Told to stop while the peer holds its stream open, the server still ends, by
+        // itself and cleanly.
+        nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(i32::try_from(server.0.id()).unwrap()),
+            nix::sys::signal::Signal::SIGTERM,
+        )
+        .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let status = loop {
+            if let Some(status) = server.0.try_wait().unwrap() {
+                break status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the server did not end on SIGTERM"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        };
+        assert_eq!(status.code(), Some(0), "{status}");
+    }
     s.peer.shutdown().await;
 }
 
@@ -249,9 +271,16 @@ async fn served_scenarios(
 async fn a_server_that_is_down_and_a_bad_connection_json() {
     let s = setup();
     let port = free_port();
+    // No dial_timeout: Fabric's builder writes "", which means the default.
     let (_, installed) = s
         .peer
-        .install_and_define("later", ccaas_package("later_1", &connection(port, None)))
+        .install_and_define(
+            "later",
+            ccaas_package(
+                "later_1",
+                &json!({"address": format!("{{{{.host}}}}:{port}")}),
+            ),
+        )
         .await
         .unwrap();
     let e = s
@@ -310,7 +339,9 @@ async fn a_server_that_is_down_and_a_bad_connection_json() {
 
 #[test]
 fn chaincodes_served_as_services_through_the_ccaas_builder() {
-    require_jq();
+    if !require_jq("ccaas::chaincodes_served_as_services_through_the_ccaas_builder") {
+        return;
+    }
     // SAFETY: this is the only test in this binary and no other thread exists yet: the
     // environment is set before the runtime starts.
     #[allow(unsafe_code)]
@@ -325,12 +356,13 @@ fn chaincodes_served_as_services_through_the_ccaas_builder() {
         .unwrap();
     rt.block_on(async {
         for tls in [false, true] {
-            served_scenarios("rustsvc", tls, |_, id, port, tls| {
+            served_scenarios("rustsvc", tls, true, |_, id, port, tls| {
                 rust_server(id, port, tls)
             })
             .await;
             if let Some(kit) = &node {
-                served_scenarios("nodesvc", tls, |dir, id, port, tls| {
+                // (fabric-shim's server has no SIGTERM handler of its own.)
+                served_scenarios("nodesvc", tls, false, |dir, id, port, tls| {
                     node_server(kit, dir, id, port, tls)
                 })
                 .await;

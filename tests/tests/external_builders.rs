@@ -38,7 +38,9 @@ fn count(calls: &[String], program: &str) -> usize {
 }
 
 async fn the_binary_builder_runs_the_rust_chaincode(tls: bool) {
-    require_jq();
+    if !require_jq("external_builders::the_binary_builder_runs_the_rust_chaincode") {
+        return;
+    }
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("peer");
     let binary = traced(dir.path(), "binary", "binary");
@@ -123,7 +125,11 @@ async fn the_binary_builder_runs_the_rust_chaincode_without_tls() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_build_is_reused_after_a_restart_without_detect_and_a_removed_builder_is_named() {
-    require_jq();
+    if !require_jq(
+        "external_builders::a_build_is_reused_after_a_restart_without_detect_and_a_removed_builder_is_named",
+    ) {
+        return;
+    }
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("peer");
     let binary = traced(dir.path(), "binary", "binary");
@@ -194,7 +200,9 @@ async fn a_build_is_reused_after_a_restart_without_detect_and_a_removed_builder_
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failing_build_shows_its_stderr_and_keeps_nothing() {
-    require_jq();
+    if !require_jq("external_builders::a_failing_build_shows_its_stderr_and_keeps_nothing") {
+        return;
+    }
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("peer");
     let binary = traced(dir.path(), "binary", "binary");
@@ -249,11 +257,20 @@ async fn a_failing_build_shows_its_stderr_and_keeps_nothing() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn packages_no_builder_detects_take_the_platforms_own_path() {
-    require_jq();
+    if !require_jq("external_builders::packages_no_builder_detects_take_the_platforms_own_path") {
+        return;
+    }
     let dir = tempfile::tempdir().unwrap();
     let ccaas = traced(dir.path(), "ccaas", "ccaas");
+    // A builder whose detect cannot even run has not detected anything (as in Fabric).
+    let broken = dir.path().join("broken");
+    std::fs::create_dir_all(broken.join("bin")).unwrap();
+    std::fs::write(broken.join("bin/detect"), "#!/bin/sh\nexit 0\n").unwrap();
     let peer = TestPeer::builder()
-        .fabric2(&dir.path().join("peer"), json!([builder("ccaas", &ccaas)]))
+        .fabric2(
+            &dir.path().join("peer"),
+            json!([builder("broken", &broken), builder("ccaas", &ccaas)]),
+        )
         .grpc(true)
         .build();
     let (_, installed) = peer
@@ -298,7 +315,7 @@ async fn packages_no_builder_detects_take_the_platforms_own_path() {
         .report();
     assert!(e.contains("no backend runs chaincode old_1:"), "{e}");
     assert!(
-        e.contains("EXTERNAL: no external builder detected it (tried ccaas)"),
+        e.contains("EXTERNAL: no external builder detected it (tried broken, ccaas)"),
         "{e}"
     );
     assert!(
@@ -342,13 +359,20 @@ async fn a_builder_that_hangs_is_killed_at_the_install_timeout() {
         .trim()
         .parse()
         .unwrap();
+    // Killed with its process group (the signal is sent; give the kernel a moment to act).
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while process_alive(pid) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
     assert!(!process_alive(pid), "the builder was killed");
     peer.shutdown().await;
 }
 
 #[test]
 fn the_fixture_builders_pass_their_own_checks() {
-    require_jq();
+    if !require_jq("external_builders::the_fixture_builders_pass_their_own_checks") {
+        return;
+    }
     let out = std::process::Command::new("bash")
         .arg(tests::builders::fixture("selftest.sh"))
         .output()
@@ -359,4 +383,141 @@ fn the_fixture_builders_pass_their_own_checks() {
         "{text}\n{}",
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_builders_stdout_is_dropped_and_its_stderr_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let noisy = dir.path().join("noisy");
+    std::fs::create_dir_all(noisy.join("bin")).unwrap();
+    write_script(
+        &noisy.join("bin/detect"),
+        "#!/bin/sh\necho 'detect on stdout'\nexit 0\n",
+    );
+    write_script(
+        &noisy.join("bin/build"),
+        "#!/bin/sh\necho 'STDOUT-LINE'\necho 'STDERR-LINE-1' >&2\nprintf 'STDERR-LINE-2 without a newline' >&2\nexit 2\n",
+    );
+    let peer = TestPeer::builder()
+        .fabric2(&dir.path().join("peer"), json!([builder("noisy", &noisy)]))
+        .build();
+    let e = peer
+        .support
+        .install_package(binary_package("noisy_1", &[]).into())
+        .await
+        .unwrap_err()
+        .report();
+    assert!(
+        e.contains("external builder noisy: build exited with 2"),
+        "{e}"
+    );
+    assert!(
+        e.contains("STDERR-LINE-1\nSTDERR-LINE-2 without a newline"),
+        "{e}"
+    );
+    assert!(
+        !e.contains("STDOUT-LINE") && !e.contains("detect on stdout"),
+        "{e}"
+    );
+    peer.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fabric_2_chaincode_is_called_by_name_whatever_version_a_caller_names() {
+    let dir = tempfile::tempdir().unwrap();
+    let peer = TestPeer::builder()
+        .fabric2(&dir.path().join("peer"), json!([]))
+        .grpc(true)
+        .build();
+    // Labelled as it is named, as users often do.
+    let (_, installed) = peer
+        .install_and_define("samename", binary_package("samename", &[]))
+        .await
+        .unwrap();
+    assert_eq!(installed.container_type, "PROCESS");
+    ok_text(
+        &peer
+            .invoke("ch", "samename", &["put", "k", "v"])
+            .await
+            .unwrap(),
+    );
+    for callee in ["samename", "samename:2.0"] {
+        assert_eq!(
+            ok_text(
+                &peer
+                    .invoke("ch", "callerscc", &["call", callee, "get", "k"])
+                    .await
+                    .unwrap()
+            ),
+            "v",
+            "{callee}"
+        );
+    }
+    peer.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_that_ignores_sigterm_is_killed_after_fabrics_5_seconds() {
+    if !require_jq(
+        "external_builders::a_run_that_ignores_sigterm_is_killed_after_fabrics_5_seconds",
+    ) {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    // The sample binary builder, with a run that ignores SIGTERM (a plain process: the
+    // disposition survives exec, and sleep sets no handler of its own).
+    let stubborn = traced(dir.path(), "stubborn", "binary");
+    write_script(
+        &stubborn.join("bin/run"),
+        &format!(
+            "#!/bin/sh\ntrap '' TERM\necho $$ > '{}/pid'\nexec sleep 600\n",
+            stubborn.display()
+        ),
+    );
+    let peer = TestPeer::builder()
+        .fabric2(
+            &dir.path().join("peer"),
+            json!([builder("stubborn", &stubborn)]),
+        )
+        .build();
+    let (def, installed) = peer
+        .install_and_define("stubborn", binary_package("stubborn_1", &[]))
+        .await
+        .unwrap();
+    assert_eq!(installed.container_type, "EXTERNAL");
+    // Straight through the backend: run starts; stop asks, waits Fabric's 5 s, then kills.
+    let vm = peer.support.controller().vm("EXTERNAL").unwrap();
+    let req = peer
+        .support
+        .runtime()
+        .start_request(&def, "EXTERNAL")
+        .unwrap();
+    vm.start(&req).await.unwrap();
+    let pid_file = stubborn.join("pid");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !pid_file.exists() && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let pid: u32 = std::fs::read_to_string(&pid_file)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    assert!(process_alive(pid));
+    let started = Instant::now();
+    vm.stop(&vm_api::StopRequest::new(
+        def.ccid.clone(),
+        Duration::from_millis(100),
+    ))
+    .await
+    .unwrap();
+    let took = started.elapsed();
+    assert!(!process_alive(pid), "killed");
+    assert!(
+        took >= vm_external::STOP_GRACE && took < vm_external::STOP_GRACE * 3,
+        "SIGTERM, {:?}, then SIGKILL: took {took:?}",
+        vm_external::STOP_GRACE
+    );
+    assert_eq!(vm.wait(&def.ccid).await.ok(), None, "removed once stopped");
+    peer.shutdown().await;
 }

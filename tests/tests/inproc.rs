@@ -658,3 +658,28 @@ async fn a_user_definition_cannot_take_a_system_chaincodes_name() {
             .unwrap(),
     );
 }
+
+#[tokio::test]
+async fn a_call_naming_another_version_of_a_fabric_1_4_chaincode_is_refused() {
+    let peer = TestPeer::new();
+    let wrong = peer
+        .invoke("ch", "callerscc", &["call", "kvscc:9.9", "get", "k"])
+        .await
+        .unwrap();
+    assert_eq!(wrong.response.status, 500, "{:?}", wrong.response);
+    assert!(
+        wrong.response.message.contains(&format!(
+            "chaincode kvscc is at version {}, not 9.9",
+            scc_examples::VERSION
+        )),
+        "{:?}",
+        wrong.response
+    );
+    let right = format!("kvscc:{}", scc_examples::VERSION);
+    ok_text(
+        &peer
+            .invoke("ch", "callerscc", &["call", &right, "put", "k", "v"])
+            .await
+            .unwrap(),
+    );
+}

@@ -166,12 +166,20 @@ async fn a_certificate_registers_only_the_chaincode_it_was_issued_for() {
     peer.shutdown().await;
 }
 
-/// Opens a Register stream with `identity` and says REGISTER; returns how the peer answered.
+/// An open Register stream: the chaincode stays connected while it lives.
+#[derive(Debug)]
+struct Connected {
+    _outbound: tokio::sync::mpsc::Sender<ChaincodeMessage>,
+    _inbound: tonic::Streaming<ChaincodeMessage>,
+}
+
+/// Opens a Register stream with `identity` and says REGISTER; returns how the peer answered,
+/// and the stream, open.
 async fn register_with(
     peer: &TestPeer,
     identity: Option<(&str, &str)>,
     name: &str,
-) -> Result<ChaincodeMessage, String> {
+) -> Result<(ChaincodeMessage, Connected), String> {
     use futures::StreamExt;
     use prost::Message;
     use tonic::transport::{Certificate, ClientTlsConfig, Endpoint, Identity};
@@ -211,7 +219,13 @@ async fn register_with(
         .map_err(|s| format!("register: {s:?}"))?;
     let mut inbound = response.into_inner();
     match tokio::time::timeout(Duration::from_secs(5), inbound.next()).await {
-        Ok(Some(Ok(msg))) => Ok(msg),
+        Ok(Some(Ok(msg))) => Ok((
+            msg,
+            Connected {
+                _outbound: tx,
+                _inbound: inbound,
+            },
+        )),
         Ok(Some(Err(status))) => Err(format!("stream: {status:?}")),
         Ok(None) => Err("stream closed".into()),
         Err(_) => Err("no answer".into()),
@@ -245,7 +259,8 @@ async fn no_certificate_or_a_foreign_one_is_refused() {
     );
     // The right one works, over the same path.
     let own = peer.ca.as_ref().unwrap().issue("c:1").unwrap();
-    let reply = register_with(&peer, Some((&own.cert_pem, &own.key_pem)), "c:1")
+    // (Connected until the launch has returned, so it finds the chaincode registered.)
+    let (reply, _connected) = register_with(&peer, Some((&own.cert_pem, &own.key_pem)), "c:1")
         .await
         .unwrap();
     assert_eq!(reply.kind(), Some(proto::MessageType::Registered));

@@ -600,7 +600,7 @@ fn bad_input_is_a_clear_error() {
                 "-p",
                 &kv_path(),
             ],
-            "unknown chaincode type \"cobol\"; known types: binary, node",
+            "PROCESS: no platform runs packages of type \"cobol\"",
         ),
         (
             &[
@@ -825,7 +825,11 @@ async fn kill_dash_nine_never_leaves_half_a_transaction() {
 
 #[test]
 fn external_builders_from_core_yaml_and_from_json_in_the_environment() {
-    tests::builders::require_jq();
+    if !tests::builders::require_jq(
+        "peer_cli::external_builders_from_core_yaml_and_from_json_in_the_environment",
+    ) {
+        return;
+    }
     let dir = tempfile::tempdir().unwrap();
     // The sample binary builder takes an executable named `chaincode`.
     let exe = dir.path().join("bin/chaincode");
@@ -844,84 +848,99 @@ fn external_builders_from_core_yaml_and_from_json_in_the_environment() {
     )
     .unwrap();
     let config = config.display().to_string();
-    let peer = PeerProcess::start(&dir.path().join("one"), &[], &["--config", &config]);
-    let out = peer
-        .cli(&[
-            "chaincode",
-            "install",
-            "-n",
-            "kv",
-            "-v",
-            "1",
-            "-l",
-            "binary",
-            "-p",
-            &exe,
-        ])
-        .ok();
-    assert!(out.stderr.contains("runs on EXTERNAL"), "{}", out.stderr);
-    peer.cli(&[
-        "chaincode",
-        "instantiate",
-        "-n",
-        "kv",
-        "-v",
-        "1",
-        "-c",
-        r#"{"Args":["init","seed","s0"]}"#,
-    ])
-    .ok();
-    kv_through_the_cli(&peer, "kv");
-    let build_info = peer
-        .data
-        .join("externalbuilder/builds/kv-1/build-info.json");
-    assert_eq!(
-        std::fs::read_to_string(&build_info).unwrap(),
-        r#"{"builder_name":"sample-binary"}"#
-    );
-
-    // The same from the environment, as JSON.
+    // The same list from the environment, as JSON.
     let json = format!(r#"[{{"name":"from-env","path":"{builder}"}}]"#);
-    let peer = PeerProcess::start(
-        &dir.path().join("two"),
-        &[("CORE_CHAINCODE_EXTERNALBUILDERS", &json)],
-        &[],
-    );
+    let from_file: (&[(&str, &str)], &[&str]) = (&[], &["--config", &config]);
+    let from_env: (&[(&str, &str)], &[&str]) = (&[("CORE_CHAINCODE_EXTERNALBUILDERS", &json)], &[]);
+    for (data, (env, args), builder_name) in [
+        ("one", from_file, "sample-binary"),
+        ("two", from_env, "from-env"),
+    ] {
+        let peer = PeerProcess::start(&dir.path().join(data), env, args);
+        let out = peer
+            .cli(&[
+                "chaincode",
+                "install",
+                "-n",
+                "kv",
+                "-v",
+                "1",
+                "-l",
+                "binary",
+                "-p",
+                &exe,
+            ])
+            .ok();
+        assert!(out.stderr.contains("runs on EXTERNAL"), "{}", out.stderr);
+        peer.cli(&[
+            "chaincode",
+            "instantiate",
+            "-n",
+            "kv",
+            "-v",
+            "1",
+            "-c",
+            r#"{"Args":["init","seed","s0"]}"#,
+        ])
+        .ok();
+        kv_through_the_cli(&peer, "kv");
+        assert_eq!(
+            std::fs::read_to_string(
+                peer.data
+                    .join("externalbuilder/builds/kv-1/build-info.json")
+            )
+            .unwrap(),
+            format!(r#"{{"builder_name":"{builder_name}"}}"#)
+        );
+    }
+
+    // A failing build: its stderr in the CLI's error and in the peer's log, under the
+    // builder's name.
+    let broken = dir.path().join("broken");
+    std::fs::create_dir_all(&broken).unwrap();
+    std::fs::copy(kv_chaincode(), broken.join("chaincode")).unwrap();
+    std::fs::write(
+        broken.join("FAIL_BUILD"),
+        "error: out of coffee
+",
+    )
+    .unwrap();
+    let peer = PeerProcess::start(&dir.path().join("four"), &[], &["--config", &config]);
     let out = peer
         .cli(&[
             "chaincode",
             "install",
             "-n",
-            "kv",
+            "broken",
             "-v",
             "1",
             "-l",
             "binary",
             "-p",
-            &exe,
+            &broken.display().to_string(),
         ])
-        .ok();
-    assert!(out.stderr.contains("runs on EXTERNAL"), "{}", out.stderr);
-    peer.cli(&[
-        "chaincode",
-        "instantiate",
-        "-n",
-        "kv",
-        "-v",
-        "1",
-        "-c",
-        r#"{"Args":["init","seed","s0"]}"#,
-    ])
-    .ok();
-    kv_through_the_cli(&peer, "kv");
+        .failed();
     assert!(
-        std::fs::read_to_string(
-            peer.data
-                .join("externalbuilder/builds/kv-1/build-info.json")
-        )
-        .unwrap()
-        .contains("from-env")
+        out.stderr
+            .contains("external builder sample-binary: build exited with 3"),
+        "{}",
+        out.stderr
     );
+    assert!(
+        out.stderr.contains("error: out of coffee"),
+        "{}",
+        out.stderr
+    );
+    let log = peer.log();
+    assert!(
+        log.lines().any(|l| l.contains("external_builder")
+            && l.contains("builder=sample-binary")
+            && l.contains("error: out of coffee")),
+        "{log}"
+    );
+    // Nothing is left installed: the same install can be tried again.
+    let out = peer.cli(&["chaincode", "list", "--installed"]).ok();
+    assert!(!out.stdout.contains("broken"), "{}", out.stdout);
 
     // A builder list the peer cannot use stops it at start, naming the key.
     let mut bad = std::process::Command::new(tests::env::workspace_binary("peer"))

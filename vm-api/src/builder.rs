@@ -46,10 +46,10 @@ pub enum BuildOutcome {
 /// external builder's `build` and `release` run, or just a check that the package can run.
 ///
 /// A backend offers its builder through [`Vm::builder`](crate::Vm::builder). The peer builds
-/// when a package is installed, so that errors show then, and again before each launch, so a
-/// build must be idempotent and cheap when its result exists (an image present, a durable
-/// build folder). A backend without a builder runs no packages: only chaincodes built into
-/// it (system chaincodes).
+/// when a package is installed, so that errors show then, and again before the first launch in
+/// each run of the peer (and after a failed start), so a build must be idempotent and cheap
+/// when its result exists (an image present, a durable build folder). A backend without a
+/// builder runs no packages: only chaincodes built into it (system chaincodes).
 #[async_trait]
 pub trait Builder: Send + Sync {
     /// Builds `req.package`, or declines it when this backend does not run packages like it.

@@ -49,21 +49,14 @@ pub struct ChaincodeServer {
     pub tls: Option<ServerTls>,
 }
 
-/// `dial_timeout` as Fabric accepts it: a Go duration string or a number of nanoseconds.
-#[derive(Deserialize)]
-#[serde(untagged)]
-enum DialTimeout {
-    Text(String),
-    Nanos(u64),
-}
-
 /// Unknown fields are ignored, as Fabric ignores them.
 #[derive(Deserialize)]
 struct ConnectionJson {
     #[serde(default)]
     address: String,
+    /// A Go duration string or a number of nanoseconds, read by [`dial_timeout`].
     #[serde(default)]
-    dial_timeout: Option<DialTimeout>,
+    dial_timeout: serde_json::Value,
     #[serde(default)]
     tls_required: bool,
     #[serde(default)]
@@ -82,6 +75,30 @@ fn malformed(message: impl Into<String>) -> Error {
     Error::Malformed {
         what: "connection.json".into(),
         message: message.into(),
+    }
+}
+
+/// `dial_timeout` as Fabric reads it: a Go duration string (units required: `"10s"`), or a
+/// number of nanoseconds; absent, `null` or `""` mean none given.
+fn dial_timeout(value: &serde_json::Value) -> Result<Duration> {
+    use serde_json::Value;
+    let bad = |why: String| malformed(format!("dial_timeout {value}: {why}"));
+    match value {
+        Value::Null => Ok(Duration::ZERO),
+        Value::String(t) if t.trim().is_empty() => Ok(Duration::ZERO),
+        Value::String(t) if t.trim().parse::<f64>().is_ok() => {
+            Err(bad("a duration needs a unit, like \"10s\"".into()))
+        }
+        Value::String(t) => parse_duration(t).map_err(bad),
+        Value::Number(n) => match n.as_f64() {
+            Some(nanos) if nanos >= 0.0 && nanos.is_finite() => {
+                Ok(Duration::from_nanos(nanos as u64))
+            }
+            _ => Err(bad("a number of nanoseconds must be zero or more".into())),
+        },
+        _ => Err(bad(
+            "expected a duration like \"10s\" or a number of nanoseconds".into(),
+        )),
     }
 }
 
@@ -131,14 +148,7 @@ impl ChaincodeServer {
             return Err(malformed("address is empty"));
         }
         check_address(&raw.address)?;
-        let dial_timeout = match raw.dial_timeout {
-            None => Duration::ZERO,
-            Some(DialTimeout::Nanos(n)) => Duration::from_nanos(n),
-            Some(DialTimeout::Text(t)) if t.trim().is_empty() => Duration::ZERO,
-            Some(DialTimeout::Text(t)) => {
-                parse_duration(&t).map_err(|e| malformed(format!("dial_timeout {t:?}: {e}")))?
-            }
-        };
+        let dial_timeout = dial_timeout(&raw.dial_timeout)?;
         let dial_timeout = if dial_timeout.is_zero() {
             DEFAULT_DIAL_TIMEOUT
         } else {
@@ -201,9 +211,23 @@ mod tests {
             parse(r#"{"address":"h:1"}"#).unwrap().dial_timeout,
             DEFAULT_DIAL_TIMEOUT
         );
+        assert_eq!(
+            t("2.5e9").unwrap(),
+            Duration::from_millis(2500),
+            "float nanoseconds"
+        );
+        assert_eq!(t("null").unwrap(), DEFAULT_DIAL_TIMEOUT);
         let e = t(r#""soon""#).unwrap_err();
         assert!(e.to_string().contains("dial_timeout \"soon\""), "{e}");
-        assert!(t("-1").is_err());
+        let e = t(r#""10""#).unwrap_err();
+        assert!(
+            e.to_string().contains("needs a unit"),
+            "as Go refuses it: {e}"
+        );
+        let e = t("-1").unwrap_err();
+        assert!(e.to_string().contains("dial_timeout -1"), "{e}");
+        let e = t("{}").unwrap_err();
+        assert!(e.to_string().contains("dial_timeout {}"), "{e}");
         // Fields Fabric does not know are ignored, as Fabric ignores them.
         assert!(parse(r#"{"address":"h:1","surprise":1}"#).is_ok());
     }

@@ -60,6 +60,9 @@
 //! assert!(registry.keys().contains(&"NOTHING"));
 //! ```
 
+// Unit tests see the dev-dependencies too; the lint matters for the library build.
+#![cfg_attr(test, allow(unused_crate_dependencies))]
+
 pub mod archive;
 mod builder;
 mod ccid;
@@ -90,7 +93,7 @@ pub use platform::{
 };
 pub use provider::{
     ChaincodeStreamHandler, Create, CreateInProcess, CreateStandalone, StreamOrigin, VmContext,
-    VmProvider, providers,
+    VmProvider, priority, providers,
 };
 pub use settings::{Settings, parse_duration};
 pub use vm::{Started, StopRequest, Vm, VmRequest, WaitRequest};

@@ -49,7 +49,8 @@ pub struct Spawn {
     pub stdout: bool,
     /// Where each line goes (the log).
     pub sink: LineSink,
-    /// Dropped once the process exited and its output was read (a private folder, say).
+    /// Dropped once the process exited and its output was read (a private folder, say), on a
+    /// blocking thread.
     pub cleanup: Option<Box<dyn Any + Send>>,
 }
 
@@ -176,7 +177,9 @@ fn die_with_parent(cmd: &mut Command) {
 
 impl Supervised {
     /// Starts `cmd` in a process group of its own, with stdin closed, dying with the peer.
-    /// Must run inside a tokio runtime.
+    /// Must run inside a tokio runtime, on one of its workers: the kernel's parent-death signal
+    /// follows the thread that forks, and a worker lives as long as the runtime (a
+    /// `spawn_blocking` thread does not).
     pub fn spawn(mut cmd: Command, options: Spawn) -> std::io::Result<Self> {
         cmd.stdin(Stdio::null())
             .stdout(if options.stdout {
@@ -224,11 +227,21 @@ impl Supervised {
             // leader is reaped its group id cannot belong to anyone else yet: it is still in
             // use by the remaining members, or there are none and the signal finds nothing.
             let _ = killpg(pid, Signal::SIGKILL);
-            // Let the readers take in the last lines (a grandchild may hold the pipes open).
+            // Let the readers take in the last lines; a grandchild that left the group may
+            // hold the pipes open, so a reader still waiting then is ended.
             for reader in readers.into_iter().flatten() {
-                let _ = tokio::time::timeout(Duration::from_millis(200), reader).await;
+                let abort = reader.abort_handle();
+                if tokio::time::timeout(Duration::from_millis(200), reader)
+                    .await
+                    .is_err()
+                {
+                    abort.abort();
+                }
             }
-            drop(cleanup);
+            // Removing a folder is file system work: off the async workers.
+            if let Some(cleanup) = cleanup {
+                let _ = tokio::task::spawn_blocking(move || drop(cleanup)).await;
+            }
             let _ = exited_tx.send(Some(code));
         });
         Ok(Self {

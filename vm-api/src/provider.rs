@@ -34,6 +34,17 @@ impl std::fmt::Debug for Create {
     }
 }
 
+/// Where the built-in backends rank for chaincodes that name no backend (see
+/// [`VmProvider::user_chaincodes`]); a backend of your own picks a number among them.
+pub mod priority {
+    /// External builders (`EXTERNAL`): first, as Fabric tries them first.
+    pub const EXTERNAL_BUILDERS: u32 = 300;
+    /// Containers (`DOCKER`, when configured): the platform's own path in Fabric.
+    pub const CONTAINERS: u32 = 200;
+    /// Processes of the peer (`PROCESS`): the last resort.
+    pub const PROCESSES: u32 = 100;
+}
+
 fn no_check(_: &VmContext) -> Result<()> {
     Ok(())
 }

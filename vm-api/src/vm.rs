@@ -43,7 +43,8 @@ pub trait Vm: Send + Sync {
     async fn start(&self, req: &StartRequest) -> Result<Started>;
 
     /// Stops the chaincode: asks it to end, and after `req.timeout` ends it by force unless
-    /// `req.dont_kill`; removes what start created unless `req.dont_remove`.
+    /// `req.dont_kill`; removes what start created unless `req.dont_remove`. A backend that
+    /// follows a platform's own rule says so (external builders' `run` gets Fabric's 5 s).
     ///
     /// Fails with [`Error::NotRunning`](crate::Error::NotRunning) when the backend has no
     /// instance of the chaincode at all; stopping an instance that already exited succeeds

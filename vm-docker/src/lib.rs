@@ -72,7 +72,7 @@ fn priority(settings: &vm_api::Settings) -> Option<u32> {
     settings
         .get("vm.endpoint")
         .is_some_and(|e| !e.trim().is_empty())
-        .then_some(200)
+        .then_some(vm_api::priority::CONTAINERS)
 }
 
 inventory::submit! {

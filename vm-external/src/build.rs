@@ -2,83 +2,28 @@
 //! context, `detect` with each builder in order, `build` and `release` with the first that
 //! takes it, then the durable build folder; a durable build is reused without `detect`.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use serde::{Deserialize, Serialize};
 use vm_api::{BuildOutcome, BuildRequest, ChaincodePackage, Error, Result};
 
 use crate::ExternalVm;
 use crate::config::BuilderConfig;
-
-/// `build-info.json`: which builder built a package.
-#[derive(Debug, Serialize, Deserialize, PartialEq, Eq)]
-pub(crate) struct BuildInfo {
-    pub builder_name: String,
-}
-
-/// The most `build-info.json` (or any file a builder leaves for the peer) may hold.
-pub(crate) const MAX_BUILDER_FILE: u64 = 1 << 20;
-
-/// Fabric's folder name for a package ID: each of `< > : " / \ | ? * &` made `-`.
-pub(crate) fn sanitise(id: &str) -> String {
-    id.chars()
-        .map(|c| {
-            if matches!(
-                c,
-                '<' | '>' | ':' | '"' | '/' | '\\' | '|' | '?' | '*' | '&'
-            ) {
-                '-'
-            } else {
-                c
-            }
-        })
-        .collect()
-}
-
-/// Reads at most [`MAX_BUILDER_FILE`] bytes of `path`; `None` when it does not exist.
-pub(crate) fn read_bounded(path: &Path) -> Result<Option<Vec<u8>>> {
-    use std::io::Read;
-    let file = match std::fs::File::open(path) {
-        Ok(f) => f,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(Error::io(format!("cannot read {}", path.display()), e)),
-    };
-    let mut bytes = Vec::new();
-    file.take(MAX_BUILDER_FILE + 1)
-        .read_to_end(&mut bytes)
-        .map_err(|e| Error::io(format!("cannot read {}", path.display()), e))?;
-    if bytes.len() as u64 > MAX_BUILDER_FILE {
-        return Err(Error::Malformed {
-            what: path.display().to_string(),
-            message: format!("larger than the limit of {MAX_BUILDER_FILE} bytes"),
-        });
-    }
-    Ok(Some(bytes))
-}
-
-/// The builder named in a durable build folder's `build-info.json`, if the folder exists.
-pub(crate) fn read_build_info(durable: &Path) -> Result<Option<BuildInfo>> {
-    if !durable.exists() {
-        return Ok(None);
-    }
-    let path = durable.join("build-info.json");
-    let bytes = read_bounded(&path)?.ok_or_else(|| Error::Malformed {
-        what: durable.display().to_string(),
-        message: "a durable build folder without build-info.json".into(),
-    })?;
-    serde_json::from_slice(&bytes)
-        .map(Some)
-        .map_err(|e| Error::Malformed {
-            what: path.display().to_string(),
-            message: e.to_string(),
-        })
-}
+use crate::durable::{content_addressed, copy_tree, persist, read_build_info, sanitise};
+use crate::program::Ran;
 
 /// Fabric's scratch build context: `src/` (the package's code), `metadata/metadata.json`,
-/// `bld/`, `release/`; removed when dropped.
+/// `bld/`, `release/`; removed when dropped, on a blocking thread (it holds a copy of the
+/// package's code).
 struct Scratch {
-    dir: tempfile::TempDir,
+    dir: Option<tempfile::TempDir>,
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        if let (Some(dir), Ok(runtime)) = (self.dir.take(), tokio::runtime::Handle::try_current()) {
+            runtime.spawn_blocking(move || drop(dir));
+        }
+    }
 }
 
 impl Scratch {
@@ -88,7 +33,7 @@ impl Scratch {
             .prefix(&format!("fabric-{}-", sanitise(&package.id)))
             .tempdir()
             .map_err(|e| io("make a scratch folder", e))?;
-        let scratch = Self { dir };
+        let scratch = Self { dir: Some(dir) };
         for sub in ["src", "metadata", "bld", "release"] {
             std::fs::create_dir(scratch.path(sub))
                 .map_err(|e| io("make the scratch folders", e))?;
@@ -108,7 +53,9 @@ impl Scratch {
     }
 
     fn path(&self, sub: &str) -> PathBuf {
-        self.dir.path().join(sub)
+        self.dir
+            .as_ref()
+            .map_or_else(PathBuf::new, |d| d.path().join(sub))
     }
 }
 
@@ -122,76 +69,6 @@ fn copy_code(code: &Path, src: &Path) -> std::io::Result<()> {
     } else {
         copy_tree(code, src)
     }
-}
-
-fn copy_tree(from: &Path, to: &Path) -> std::io::Result<()> {
-    std::fs::create_dir_all(to)?;
-    for entry in std::fs::read_dir(from)? {
-        let entry = entry?;
-        let (src, dst) = (entry.path(), to.join(entry.file_name()));
-        let kind = entry.file_type()?;
-        if kind.is_symlink() {
-            std::os::unix::fs::symlink(std::fs::read_link(&src)?, &dst)?;
-        } else if kind.is_dir() {
-            copy_tree(&src, &dst)?;
-        } else if kind.is_file() {
-            std::fs::copy(&src, &dst)?;
-        }
-    }
-    Ok(())
-}
-
-/// Moves `from` to `to`, copying when they are on different file systems.
-fn move_dir(from: &Path, to: &Path) -> std::io::Result<()> {
-    match std::fs::rename(from, to) {
-        Ok(()) => Ok(()),
-        Err(_) => copy_tree(from, to),
-    }
-}
-
-/// Makes `durable` from the scratch context: `build-info.json` first (mode 0600), then `bld/`
-/// and `release/`, assembled beside it (in a folder of mode 0700) and renamed into place, so
-/// a folder that exists is whole.
-fn persist(scratch: &Scratch, durable: &Path, builder: &str) -> Result<()> {
-    use std::os::unix::fs::OpenOptionsExt;
-    let root = durable.parent().unwrap_or(Path::new("/"));
-    let io = |what: String, e| Error::io(format!("external builders: cannot {what}"), e);
-    std::fs::create_dir_all(root).map_err(|e| io(format!("create {}", root.display()), e))?;
-    let name = durable
-        .file_name()
-        .and_then(|n| n.to_str())
-        .unwrap_or("build");
-    let partial = tempfile::Builder::new()
-        .prefix(&format!(".partial-{name}-"))
-        .tempdir_in(root)
-        .map_err(|e| io(format!("create a folder in {}", root.display()), e))?;
-    let info = serde_json::to_vec(&BuildInfo {
-        builder_name: builder.to_owned(),
-    })
-    .map_err(|e| Error::Malformed {
-        what: "build-info.json".into(),
-        message: e.to_string(),
-    })?;
-    std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(partial.path().join("build-info.json"))
-        .and_then(|mut f| f.write_all(&info))
-        .map_err(|e| io("write build-info.json".into(), e))?;
-    for sub in ["bld", "release"] {
-        move_dir(&scratch.path(sub), &partial.path().join(sub))
-            .map_err(|e| io(format!("keep {sub}/"), e))?;
-    }
-    let partial = partial.keep();
-    if let Err(e) = std::fs::rename(&partial, durable) {
-        let _ = std::fs::remove_dir_all(&partial);
-        // Another build of the same package won the race: its folder is as good.
-        if !durable.join("build-info.json").exists() {
-            return Err(io(format!("move the build to {}", durable.display()), e));
-        }
-    }
-    Ok(())
 }
 
 impl ExternalVm {
@@ -215,6 +92,11 @@ impl ExternalVm {
         let Some(info) = info else {
             return Ok(None);
         };
+        // Only a content-addressed build is reused across runs of the peer: a Fabric 1.4
+        // `name:version` may name other code now, so its build is made again.
+        if !content_addressed(package_id) {
+            return Ok(None);
+        }
         match self.config.builder(&info.builder_name) {
             Some(builder) => Ok(Some(builder.clone())),
             None => Err(Error::Build {
@@ -247,7 +129,16 @@ impl ExternalVm {
             });
         }
         let package = req.package.clone();
-        let scratch = blocking(move || Scratch::new(&package)).await?;
+        let stale = durable.clone();
+        let scratch = blocking(move || {
+            // A build of a Fabric 1.4 `name:version` from an earlier run is not reused.
+            if stale.exists() {
+                std::fs::remove_dir_all(&stale)
+                    .map_err(|e| Error::io(format!("cannot remove {}", stale.display()), e))?;
+            }
+            Scratch::new(&package)
+        })
+        .await?;
         let (src, meta, bld, release) = (
             scratch.path("src"),
             scratch.path("metadata"),
@@ -261,12 +152,17 @@ impl ExternalVm {
                 tracing::warn!(builder = %builder.name, path = %builder.program("detect").display(), "external builder has no detect program");
                 continue;
             }
-            let ran = builder
+            // As in Fabric, a detect that cannot even run has not detected the package.
+            match builder
                 .run_to_end("detect", &[&src, &meta], &req.ccid, keep)
-                .await?;
-            if ran.code == 0 {
-                chosen = Some(builder);
-                break;
+                .await
+            {
+                Ok(ran) if ran.code == 0 => {
+                    chosen = Some(builder);
+                    break;
+                }
+                Ok(_) => {}
+                Err(e) => tracing::warn!(builder = %builder.name, error = %e, "cannot run detect"),
             }
         }
         let Some(builder) = chosen else {
@@ -307,14 +203,13 @@ impl ExternalVm {
             }
         }
         let name = builder.name.clone();
-        blocking(move || persist(&scratch, &durable, &name)).await?;
+        blocking(move || persist(&bld, &release, &durable, &name)).await?;
+        drop(scratch);
         Ok(BuildOutcome::Built {
             detail: format!("external builder {}", builder.name),
         })
     }
 }
-
-use crate::program::Ran;
 
 /// Runs file system work off the async workers.
 pub(crate) async fn blocking<T: Send + 'static>(
@@ -333,18 +228,8 @@ pub(crate) async fn blocking<T: Send + 'static>(
 mod tests {
     use super::*;
 
-    #[test]
-    fn package_ids_become_folder_names_as_fabric_makes_them() {
-        assert_eq!(sanitise("kv_1.0:abc"), "kv_1.0-abc");
-        assert_eq!(
-            sanitise(r#"a<b>c:d"e/f\g|h?i*j&k"#),
-            "a-b-c-d-e-f-g-h-i-j-k"
-        );
-    }
-
-    #[test]
-    fn a_durable_build_is_whole_with_its_build_info() {
-        let root = tempfile::tempdir().unwrap();
+    #[tokio::test]
+    async fn the_scratch_context_holds_the_code_and_metadata_and_goes_away() {
         let code = tempfile::tempdir().unwrap();
         std::fs::write(code.path().join("connection.json"), "{}").unwrap();
         let package = ChaincodePackage {
@@ -354,67 +239,20 @@ mod tests {
             metadata_json: bytes::Bytes::from_static(br#"{"type":"ccaas"}"#),
         };
         let scratch = Scratch::new(&package).unwrap();
-        let scratch_dir = scratch.dir.path().to_path_buf();
+        let root = scratch.path("src").parent().unwrap().to_path_buf();
         assert!(scratch.path("src").join("connection.json").is_file());
         assert_eq!(
             std::fs::read(scratch.path("metadata").join("metadata.json")).unwrap(),
             br#"{"type":"ccaas"}"#
         );
-        std::fs::write(scratch.path("bld").join("out"), "built").unwrap();
-        let durable = root.path().join("builds").join(sanitise(&package.id));
-        persist(&scratch, &durable, "ccaas").unwrap();
+        assert!(scratch.path("bld").is_dir() && scratch.path("release").is_dir());
         drop(scratch);
-        assert!(!scratch_dir.exists(), "the scratch folder goes");
-        assert_eq!(
-            std::fs::read_to_string(durable.join("build-info.json")).unwrap(),
-            r#"{"builder_name":"ccaas"}"#
-        );
-        use std::os::unix::fs::PermissionsExt;
-        let mode = std::fs::metadata(durable.join("build-info.json"))
-            .unwrap()
-            .permissions()
-            .mode();
-        assert_eq!(mode & 0o777, 0o600);
-        assert_eq!(
-            std::fs::read_to_string(durable.join("bld/out")).unwrap(),
-            "built"
-        );
-        assert!(durable.join("release").is_dir());
-        assert_eq!(
-            read_build_info(&durable).unwrap(),
-            Some(BuildInfo {
-                builder_name: "ccaas".into()
-            })
-        );
-        let leftovers: Vec<_> = std::fs::read_dir(root.path().join("builds"))
-            .unwrap()
-            .collect();
-        assert_eq!(leftovers.len(), 1, "no partial folder left");
-    }
-
-    #[test]
-    fn broken_build_info_is_an_error_not_a_rebuild() {
-        let dir = tempfile::tempdir().unwrap();
-        assert_eq!(read_build_info(&dir.path().join("absent")).unwrap(), None);
-        let e = read_build_info(dir.path()).unwrap_err();
-        assert!(e.to_string().contains("without build-info.json"), "{e}");
-        std::fs::write(dir.path().join("build-info.json"), "{").unwrap();
-        assert!(
-            read_build_info(dir.path())
-                .unwrap_err()
-                .to_string()
-                .contains("malformed")
-        );
-        std::fs::write(
-            dir.path().join("build-info.json"),
-            vec![b' '; (MAX_BUILDER_FILE + 1) as usize],
-        )
-        .unwrap();
-        assert!(
-            read_build_info(dir.path())
-                .unwrap_err()
-                .to_string()
-                .contains("limit")
-        );
+        for _ in 0..100 {
+            if !root.exists() {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        panic!("the scratch folder {} was not removed", root.display());
     }
 }

@@ -12,26 +12,35 @@ pub const ALWAYS_PROPAGATED: [&str; 4] = ["LD_LIBRARY_PATH", "LIBPATH", "PATH", 
 
 const KEY: &str = "chaincode.externalBuilders";
 
-/// One entry of `chaincode.externalBuilders`, as written in `core.yaml`.
+/// One entry of `chaincode.externalBuilders`, as written in `core.yaml`, its keys read without
+/// regard to case as Fabric reads them (see [`lowercase_keys`]).
 #[derive(Debug, Clone, Default, Deserialize)]
 struct Entry {
     #[serde(default)]
     name: String,
     #[serde(default)]
     path: String,
-    #[serde(
-        default,
-        rename = "propagateEnvironment",
-        alias = "propagateenvironment"
-    )]
+    #[serde(default, rename = "propagateenvironment")]
     propagate_environment: Vec<String>,
     /// Fabric's deprecated name, used when `propagateEnvironment` is empty.
-    #[serde(
-        default,
-        rename = "environmentWhitelist",
-        alias = "environmentwhitelist"
-    )]
+    #[serde(default, rename = "environmentwhitelist")]
     environment_whitelist: Vec<String>,
+}
+
+/// The builder entries with their keys in lower case (`PropagateEnvironment` is
+/// `propagateEnvironment`, as in Fabric).
+fn lowercase_keys(value: &serde_json::Value) -> serde_json::Value {
+    match value {
+        serde_json::Value::Array(items) => {
+            serde_json::Value::Array(items.iter().map(lowercase_keys).collect())
+        }
+        serde_json::Value::Object(map) => serde_json::Value::Object(
+            map.iter()
+                .map(|(k, v)| (k.to_ascii_lowercase(), v.clone()))
+                .collect(),
+        ),
+        other => other.clone(),
+    }
 }
 
 /// One configured external builder.
@@ -80,7 +89,12 @@ impl ExternalConfig {
             None => Vec::new(),
             // An empty value in a file or the environment: no builders.
             Some(v) if v.as_str().is_some_and(|s| s.trim().is_empty()) => Vec::new(),
-            Some(_) => settings.deserialize(KEY)?.unwrap_or_default(),
+            Some(value) => {
+                serde_json::from_value(lowercase_keys(value)).map_err(|e| Error::Config {
+                    key: KEY.into(),
+                    message: e.to_string(),
+                })?
+            }
         };
         let mut names = BTreeSet::new();
         let mut builders = Vec::with_capacity(entries.len());
@@ -187,10 +201,16 @@ mod tests {
             {"name": "ccaas", "path": "/opt/ccaas", "propagateEnvironment": ["HOME", "CORE_X"]},
             {"name": "old", "path": "/opt/old", "environmentWhitelist": ["GOPATH"]},
             {"name": "both", "path": "/opt/both", "propagateEnvironment": ["A"], "environmentWhitelist": ["B"]},
+            {"Name": "cased", "PATH": "/opt/cased", "PropagateEnvironment": ["C"]},
         ])))
         .unwrap();
         let names: Vec<&str> = c.builders.iter().map(|b| b.name.as_str()).collect();
-        assert_eq!(names, ["ccaas", "old", "both"]);
+        assert_eq!(names, ["ccaas", "old", "both", "cased"]);
+        assert_eq!(
+            c.builders[3].propagate_environment,
+            ["C"],
+            "keys without regard to case"
+        );
         assert_eq!(
             c.builders[1].propagate_environment,
             ["GOPATH"],

@@ -41,6 +41,7 @@
 
 mod build;
 mod config;
+mod durable;
 mod program;
 mod run;
 
@@ -168,7 +169,7 @@ fn priority(settings: &vm_api::Settings) -> Option<u32> {
     settings
         .get("peer.fileSystemPath")
         .is_some_and(|p| !p.trim().is_empty())
-        .then_some(300)
+        .then_some(vm_api::priority::EXTERNAL_BUILDERS)
 }
 
 inventory::submit! {

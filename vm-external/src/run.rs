@@ -11,7 +11,8 @@ use vm_api::process::Supervised;
 use vm_api::{ChaincodeServer, Error, Result, StartRequest, Started, StopRequest};
 
 use crate::ExternalVm;
-use crate::build::{blocking, read_bounded};
+use crate::build::blocking;
+use crate::durable::read_bounded;
 
 /// How long `run` gets to end after SIGTERM, and again after SIGKILL (Fabric's 5 s).
 pub const STOP_GRACE: Duration = Duration::from_secs(5);
@@ -84,15 +85,16 @@ impl ExternalVm {
         let released = blocking(move || read_bounded(&connection)).await?;
         self.stop_previous(req).await;
         if let Some(bytes) = released {
-            let server =
-                ChaincodeServer::from_connection_json(&bytes).map_err(|e| Error::Build {
-                    ccid: req.ccid.clone(),
-                    message: format!(
-                        "external builder {} released a bad connection.json: {e}",
-                        builder.name
+            let server = ChaincodeServer::from_connection_json(&bytes).map_err(|e| match e {
+                Error::Malformed { message, .. } => Error::Malformed {
+                    what: format!(
+                        "connection.json released by external builder {} for chaincode {}",
+                        builder.name, req.ccid
                     ),
-                    output: Vec::new(),
-                })?;
+                    message,
+                },
+                other => other,
+            })?;
             tracing::info!(chaincode = %req.ccid, builder = %builder.name, address = %server.address, "chaincode served as a service");
             self.instances().insert(
                 req.ccid.clone(),
@@ -130,12 +132,16 @@ impl ExternalVm {
     /// Ends whatever is left of an earlier instance of the chaincode, as a start must.
     async fn stop_previous(&self, req: &StartRequest) {
         let old = self.instances().remove(&req.ccid);
-        if let Some(old) = old
-            && let Instance::Running(child) = old.as_ref()
-            && child.is_running()
-        {
-            tracing::info!(chaincode = %req.ccid, "stopping the previous instance");
-            child.stop(STOP_GRACE, true).await;
+        match old.as_deref() {
+            Some(Instance::Running(child)) if child.is_running() => {
+                tracing::info!(chaincode = %req.ccid, "stopping the previous instance");
+                child.stop(STOP_GRACE, true).await;
+            }
+            // Whoever waits for a served instance learns it is gone.
+            Some(Instance::Served(stopped)) => {
+                stopped.send_replace(true);
+            }
+            _ => {}
         }
     }
 

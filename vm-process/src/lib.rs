@@ -40,7 +40,7 @@ fn check(context: &vm_api::VmContext) -> vm_api::Result<()> {
 
 /// The last resort for chaincodes that name no backend: below external builders and Docker.
 fn priority(_: &vm_api::Settings) -> Option<u32> {
-    Some(100)
+    Some(vm_api::priority::PROCESSES)
 }
 
 inventory::submit! {

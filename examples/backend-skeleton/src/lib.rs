@@ -87,8 +87,15 @@ impl Vm for Skeleton {
         .map_err(|e| Error::io("preparing the start", std::io::Error::other(e)))??;
         let io = |e| Error::io(format!("starting chaincode {}", req.ccid), e);
         let mut cmd = tokio::process::Command::new(&run.program);
+        // Fabric's environment and a PATH (the platform's prefix first), none of the peer's.
+        let mut path: Vec<_> = run.path_prefix.iter().cloned().collect();
+        path.extend(std::env::split_paths(
+            &std::env::var_os("PATH").unwrap_or_default(),
+        ));
         cmd.args(&run.args)
             .current_dir(&run.cwd)
+            .env_clear()
+            .env("PATH", std::env::join_paths(path).unwrap_or_default())
             .envs(req.environment(&files.path().display().to_string()));
         let name = req.ccid.registered_name();
         let log = Arc::new(move |_, line: &str| tracing::info!(chaincode = %name, "{line}"));

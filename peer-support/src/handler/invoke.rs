@@ -31,16 +31,15 @@ impl Handler {
         let support = self.support()?;
         let channel = callee.channel.unwrap_or(&ctx.key.channel_id).to_owned();
         let def = support.definitions.definition(&channel, callee.name)?;
-        // A Fabric 2.x chaincode runs a package (its ccid is the package ID): Fabric calls it
-        // by name and ignores a version; a Fabric 1.4 one must be at the version named.
-        if let Some(version) = callee.version
-            && def.ccid.name() == def.name
-            && version != def.ccid.version()
+        // A Fabric 1.4 chaincode must be at the version named; a Fabric 2.x one is called by
+        // name, a version ignored as Fabric ignores it.
+        if let (Some(requested), Some(defined)) = (callee.version, def.version.as_deref())
+            && requested != defined
         {
             return Err(Error::WrongVersion {
                 name: callee.name.to_owned(),
-                requested: version.to_owned(),
-                defined: def.ccid.version().to_owned(),
+                requested: requested.to_owned(),
+                defined: defined.to_owned(),
             });
         }
         // The same channel shares the caller's simulator; another channel is read-only.

@@ -66,7 +66,7 @@ fn static_executable_problem(bytes: &[u8]) -> Option<String> {
         let Some(at) = i.checked_mul(entry_size).and_then(|o| o.checked_add(phoff)) else {
             break;
         };
-        let Some(kind) = bytes.get(at..at + 4) else {
+        let Some(kind) = at.checked_add(4).and_then(|end| bytes.get(at..end)) else {
             break;
         };
         if kind == [3, 0, 0, 0] {
