@@ -856,7 +856,7 @@ fn external_builders_from_core_yaml_and_from_json_in_the_environment() {
         ("one", from_file, "sample-binary"),
         ("two", from_env, "from-env"),
     ] {
-        let peer = PeerProcess::start(&dir.path().join(data), env, args);
+        let mut peer = PeerProcess::start(&dir.path().join(data), env, args);
         let out = peer
             .cli(&[
                 "chaincode",
@@ -891,6 +891,14 @@ fn external_builders_from_core_yaml_and_from_json_in_the_environment() {
             )
             .unwrap(),
             format!(r#"{{"builder_name":"{builder_name}"}}"#)
+        );
+        // After a restart the chaincode (a `name:version`, not a content-addressed package
+        // ID) is built again, then runs.
+        assert!(peer.terminate().success());
+        peer.restart();
+        assert_eq!(
+            query(&peer, "kv", r#"{"Args":["get","greeting"]}"#),
+            "hello\n"
         );
     }
 

@@ -92,11 +92,6 @@ impl ExternalVm {
         let Some(info) = info else {
             return Ok(None);
         };
-        // Only a content-addressed build is reused across runs of the peer: a Fabric 1.4
-        // `name:version` may name other code now, so its build is made again.
-        if !content_addressed(package_id) {
-            return Ok(None);
-        }
         match self.config.builder(&info.builder_name) {
             Some(builder) => Ok(Some(builder.clone())),
             None => Err(Error::Build {
@@ -112,7 +107,11 @@ impl ExternalVm {
     }
 
     pub(crate) async fn build_package(&self, req: &BuildRequest) -> Result<BuildOutcome> {
-        if let Some(builder) = self.built_by(&req.ccid, &req.package.id).await? {
+        // A build is reused without detect when its package ID names its content (Fabric
+        // 2.x); a Fabric 1.4 `name:version` may name other code now, so it is built again.
+        if content_addressed(&req.package.id)
+            && let Some(builder) = self.built_by(&req.ccid, &req.package.id).await?
+        {
             return Ok(BuildOutcome::Built {
                 detail: format!("external builder {} (built before)", builder.name),
             });
