@@ -18,6 +18,17 @@ struct Scratch {
     dir: Option<tempfile::TempDir>,
 }
 
+impl Scratch {
+    /// Removes the scratch folder, off the async workers, and waits until it is gone.
+    async fn remove(mut self) {
+        if let Some(dir) = self.dir.take() {
+            let _ = tokio::task::spawn_blocking(move || drop(dir)).await;
+        }
+    }
+}
+
+/// A build given up (the install timeout) drops its scratch context without awaiting:
+/// removed on a blocking thread then.
 impl Drop for Scratch {
     fn drop(&mut self) {
         if let (Some(dir), Ok(runtime)) = (self.dir.take(), tokio::runtime::Handle::try_current()) {
@@ -138,6 +149,20 @@ impl ExternalVm {
             Scratch::new(&package)
         })
         .await?;
+        let outcome = self.detect_build_release(req, &scratch, durable).await;
+        // The scratch context goes before the build returns, whatever happened (off the
+        // workers: it holds a copy of the code).
+        scratch.remove().await;
+        outcome
+    }
+
+    /// Fabric's `detect`, `build` and `release` in `scratch`; keeps the result in `durable`.
+    async fn detect_build_release(
+        &self,
+        req: &BuildRequest,
+        scratch: &Scratch,
+        durable: PathBuf,
+    ) -> Result<BuildOutcome> {
         let (src, meta, bld, release) = (
             scratch.path("src"),
             scratch.path("metadata"),
@@ -203,7 +228,6 @@ impl ExternalVm {
         }
         let name = builder.name.clone();
         blocking(move || persist(&bld, &release, &durable, &name)).await?;
-        drop(scratch);
         Ok(BuildOutcome::Built {
             detail: format!("external builder {}", builder.name),
         })
@@ -245,13 +269,7 @@ mod tests {
             br#"{"type":"ccaas"}"#
         );
         assert!(scratch.path("bld").is_dir() && scratch.path("release").is_dir());
-        drop(scratch);
-        for _ in 0..100 {
-            if !root.exists() {
-                return;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-        }
-        panic!("the scratch folder {} was not removed", root.display());
+        scratch.remove().await;
+        assert!(!root.exists(), "removed before remove returns");
     }
 }
