@@ -345,10 +345,10 @@ fn dev_mode_with_node_chaincodes_started_by_hand() {
         2,
         "both registered by themselves: {list}"
     );
-    install_instantiated(&peer, "kv", r#"{"Args":["init","seed","s0"]}"#);
+    instantiate_with(&peer, "kv", r#"{"Args":["init","seed","s0"]}"#);
     kv_through_the_cli(&peer, "kv");
     // A fabric-contract-api chaincode: it reads the creator's certificate and the timestamp.
-    install_instantiated(&peer, "assets", r#"{"Args":[]}"#);
+    instantiate_with(&peer, "assets", r#"{"Args":[]}"#);
     let created = peer
         .cli(&[
             "chaincode",
@@ -403,7 +403,7 @@ fn dev_mode_with_node_chaincodes_started_by_hand() {
     }
 }
 
-fn install_instantiated(peer: &PeerProcess, name: &str, init: &str) {
+fn instantiate_with(peer: &PeerProcess, name: &str, init: &str) {
     peer.cli(&[
         "chaincode",
         "instantiate",
@@ -454,17 +454,7 @@ fn docker_mode_where_a_daemon_is_present() {
         "progress shown: {}",
         out.stderr
     );
-    peer.cli(&[
-        "chaincode",
-        "instantiate",
-        "-n",
-        "kv",
-        "-v",
-        "1",
-        "-c",
-        r#"{"Args":["init","seed","s0"]}"#,
-    ])
-    .ok();
+    instantiate_with(&peer, "kv", r#"{"Args":["init","seed","s0"]}"#);
     kv_through_the_cli(&peer, "kv");
     let containers = vm_docker::testing::docker(&[
         "ps",
@@ -872,17 +862,7 @@ fn external_builders_from_core_yaml_and_from_json_in_the_environment() {
             ])
             .ok();
         assert!(out.stderr.contains("runs on EXTERNAL"), "{}", out.stderr);
-        peer.cli(&[
-            "chaincode",
-            "instantiate",
-            "-n",
-            "kv",
-            "-v",
-            "1",
-            "-c",
-            r#"{"Args":["init","seed","s0"]}"#,
-        ])
-        .ok();
+        instantiate_with(&peer, "kv", r#"{"Args":["init","seed","s0"]}"#);
         kv_through_the_cli(&peer, "kv");
         assert_eq!(
             std::fs::read_to_string(
