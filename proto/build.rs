@@ -9,8 +9,13 @@ const FILES: &[&str] = &[
     "protos/chaincode_shim.proto",
     "protos/proposal.proto",
     "protos/proposal_response.proto",
+    "protos/policy.proto",
+    "protos/collection.proto",
+    "protos/lifecycle/lifecycle.proto",
     "common/common.proto",
+    "common/policies.proto",
     "msp/identities.proto",
+    "msp/msp_principal.proto",
     "ledger/queryresult/kv_query_result.proto",
     "ccrt/admin.proto",
 ];

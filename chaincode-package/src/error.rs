@@ -150,6 +150,13 @@ pub enum Error {
         /// The link.
         path: PathBuf,
     },
+    /// [`code_archive_following_links`](crate::code_archive_following_links) reached a folder
+    /// inside itself through a link.
+    #[error("{} leads back into a folder that holds it: a link cycle", path.display())]
+    LinkCycle {
+        /// The folder reached again.
+        path: PathBuf,
+    },
     /// [`code_archive`](crate::code_archive) met something that is neither a file nor a folder.
     #[error("{} is not a regular file or folder", path.display())]
     SpecialFileInSource {

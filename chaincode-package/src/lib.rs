@@ -53,7 +53,7 @@ pub use id::{PackageId, validate_label};
 pub use limits::Limits;
 pub use metadata::Metadata;
 pub use read::Package;
-pub use source::{code_archive, package_dir};
+pub use source::{code_archive, code_archive_following_links, package_dir};
 pub use store::{Installed, PackageStore};
 pub use unpack::{Unpacked, unpack_code};
 pub use write::write;

@@ -3,7 +3,7 @@
 use std::fs::{self, File};
 use std::io::Read;
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::PermissionsExt;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use flate2::Compression;
@@ -35,6 +35,26 @@ struct SourceFile {
 /// link inside it is refused ([`Error::SymlinkInSource`]), as is anything that is not a file or
 /// folder. Blocking: call it from a blocking thread.
 pub fn code_archive(dir: &Path, prefix: &str) -> Result<Vec<u8>> {
+    archive(dir, prefix, Links::Refuse)
+}
+
+/// [`code_archive`], except that a symbolic link inside `dir` is packed as what it points to
+/// (a file's contents, a folder's files), as a Node chaincode's `node_modules` linked from
+/// elsewhere must be. A link that points outside `dir` is followed too: the caller packs its
+/// own files. A folder reached twice on one path (a link cycle) is refused.
+pub fn code_archive_following_links(dir: &Path, prefix: &str) -> Result<Vec<u8>> {
+    archive(dir, prefix, Links::Follow(Vec::new()))
+}
+
+/// What [`walk`] does with a symbolic link.
+enum Links {
+    /// Refuses it.
+    Refuse,
+    /// Follows it; holds the (device, inode) of the folders on the current path.
+    Follow(Vec<(u64, u64)>),
+}
+
+fn archive(dir: &Path, prefix: &str, mut links: Links) -> Result<Vec<u8>> {
     let prefix = normalise_prefix(prefix)?;
     let root = fs::metadata(dir).map_err(Error::io("read folder", dir))?;
     if !root.is_dir() {
@@ -45,7 +65,7 @@ pub fn code_archive(dir: &Path, prefix: &str) -> Result<Vec<u8>> {
         });
     }
     let mut files = Vec::new();
-    walk(dir, prefix.as_bytes(), &mut files)?;
+    walk(dir, prefix.as_bytes(), &mut files, &mut links)?;
     files.sort_by(|a, b| a.name.cmp(&b.name));
 
     let write_error = |source| Error::Write {
@@ -93,12 +113,38 @@ fn normalise_prefix(prefix: &str) -> Result<String> {
 }
 
 /// Adds the files under `dir` to `files`, names starting with `name` (the prefix so far).
-fn walk(dir: &Path, name: &[u8], files: &mut Vec<SourceFile>) -> Result<()> {
+fn walk(dir: &Path, name: &[u8], files: &mut Vec<SourceFile>, links: &mut Links) -> Result<()> {
+    if let Links::Follow(path) = links {
+        let meta = fs::metadata(dir).map_err(Error::io("read metadata of", dir))?;
+        let id = (meta.dev(), meta.ino());
+        if path.contains(&id) {
+            return Err(Error::LinkCycle {
+                path: dir.to_owned(),
+            });
+        }
+        path.push(id);
+    }
+    walk_entries(dir, name, files, links)?;
+    if let Links::Follow(path) = links {
+        path.pop();
+    }
+    Ok(())
+}
+
+fn walk_entries(
+    dir: &Path,
+    name: &[u8],
+    files: &mut Vec<SourceFile>,
+    links: &mut Links,
+) -> Result<()> {
     let entries = fs::read_dir(dir).map_err(Error::io("read folder", dir))?;
     for entry in entries {
         let entry = entry.map_err(Error::io("read folder", dir))?;
         let path = entry.path();
-        let meta = fs::symlink_metadata(&path).map_err(Error::io("read metadata of", &path))?;
+        let mut meta = fs::symlink_metadata(&path).map_err(Error::io("read metadata of", &path))?;
+        if meta.file_type().is_symlink() && matches!(links, Links::Follow(_)) {
+            meta = fs::metadata(&path).map_err(Error::io("follow the link", &path))?;
+        }
         let mut entry_name = name.to_vec();
         entry_name.extend_from_slice(entry.file_name().as_bytes());
         let kind = meta.file_type();
@@ -106,7 +152,7 @@ fn walk(dir: &Path, name: &[u8], files: &mut Vec<SourceFile>) -> Result<()> {
             return Err(Error::SymlinkInSource { path });
         } else if kind.is_dir() {
             entry_name.push(b'/');
-            walk(&path, &entry_name, files)?;
+            walk(&path, &entry_name, files, links)?;
         } else if kind.is_file() {
             let mode = if meta.permissions().mode() & 0o111 != 0 {
                 0o755

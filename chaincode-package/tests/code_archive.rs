@@ -160,3 +160,31 @@ fn package_dir_is_write_of_code_archive() {
     let err = package_dir(dir.path(), &common::meta("a b"), "").unwrap_err();
     assert!(matches!(err, Error::InvalidLabel { .. }), "{err}");
 }
+
+#[test]
+fn following_links_packs_what_they_point_to_and_refuses_a_cycle() {
+    let outside = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(outside.path().join("shim")).unwrap();
+    std::fs::write(outside.path().join("shim/index.js"), "module.exports = 1").unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("package.json"), "{}").unwrap();
+    std::os::unix::fs::symlink(outside.path(), dir.path().join("node_modules")).unwrap();
+    assert!(matches!(
+        chaincode_package::code_archive(dir.path(), "").unwrap_err(),
+        chaincode_package::Error::SymlinkInSource { .. }
+    ));
+    let archive = chaincode_package::code_archive_following_links(dir.path(), "").unwrap();
+    let mut names = Vec::new();
+    let mut tar = tar::Archive::new(flate2::read::GzDecoder::new(archive.as_slice()));
+    for entry in tar.entries().unwrap() {
+        names.push(entry.unwrap().path().unwrap().display().to_string());
+    }
+    assert_eq!(names, ["node_modules/shim/index.js", "package.json"]);
+    // A link back to a folder that holds it.
+    std::os::unix::fs::symlink(dir.path(), outside.path().join("shim/loop")).unwrap();
+    let e = chaincode_package::code_archive_following_links(dir.path(), "").unwrap_err();
+    assert!(
+        matches!(e, chaincode_package::Error::LinkCycle { .. }),
+        "{e}"
+    );
+}

@@ -113,13 +113,7 @@ impl SupportInner {
             )
         };
         handler
-            .execute(
-                params,
-                def.namespace(),
-                state,
-                msg,
-                self.config.execute_timeout,
-            )
+            .execute(params, def, state, msg, self.config.execute_timeout)
             .await
     }
 }

@@ -2,7 +2,7 @@
 //! (the part of Fabric's lifecycle the chaincode support needs).
 
 use std::collections::HashMap;
-use std::sync::RwLock;
+use std::sync::{Arc, RwLock};
 
 use vm_api::{Ccid, ChaincodePackage};
 
@@ -26,6 +26,14 @@ pub struct ChaincodeDefinition {
     pub container_type: Option<String>,
     /// The installed package, for user chaincodes.
     pub package: Option<ChaincodePackage>,
+    /// The private data collections the definition declares. `None`: the definition says
+    /// nothing about collections (definitions made by an embedding program, Fabric 1.4
+    /// installs), and private data requests are not checked. `Some(names)`: a Fabric 2.x
+    /// definition; a private data request (get, put, delete, purge, range, rich query, hash,
+    /// metadata, also in write batches and GET_STATE_MULTIPLE) naming a collection not among
+    /// them fails with Fabric's error for an undefined collection. Implicit per-organisation
+    /// collections (`_implicit_org_<MSPID>`), which every Fabric 2.x chaincode has, pass.
+    pub collections: Option<Arc<[String]>>,
 }
 
 impl ChaincodeDefinition {
@@ -42,6 +50,7 @@ impl ChaincodeDefinition {
             ccid,
             container_type: Some(container_type.into()),
             package: None,
+            collections: None,
         }
     }
 
@@ -54,6 +63,7 @@ impl ChaincodeDefinition {
             ccid,
             container_type: Some(container_type.into()),
             package: Some(package),
+            collections: None,
         }
     }
 
@@ -66,6 +76,7 @@ impl ChaincodeDefinition {
             ccid: Ccid::parse(&package.id),
             container_type: None,
             package: Some(package),
+            collections: None,
         }
     }
 
@@ -73,6 +84,25 @@ impl ChaincodeDefinition {
     pub fn on(mut self, container_type: impl Into<String>) -> Self {
         self.container_type = Some(container_type.into());
         self
+    }
+
+    /// This definition, declaring the private data collections `names` (a Fabric 2.x
+    /// definition): requests naming other collections fail. See
+    /// [`collections`](Self::collections).
+    pub fn with_collections<I, S>(mut self, names: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.collections = Some(names.into_iter().map(Into::into).collect());
+        self
+    }
+
+    /// Whether a private data request may name `collection`: always when the definition
+    /// declares no collections (`None`); otherwise when it declares it, or it is an implicit
+    /// per-organisation collection (`_implicit_org_<MSPID>`).
+    pub fn allows_collection(&self, collection: &str) -> bool {
+        collection_allowed(self.collections.as_deref(), collection)
     }
 
     /// Whether it runs inside the peer.
@@ -83,6 +113,22 @@ impl ChaincodeDefinition {
     /// The ledger namespace of its state: its name.
     pub fn namespace(&self) -> &str {
         &self.name
+    }
+}
+
+/// The prefix of Fabric's implicit per-organisation collections.
+const IMPLICIT_COLLECTION_PREFIX: &str = "_implicit_org_";
+
+/// See [`ChaincodeDefinition::allows_collection`].
+pub(crate) fn collection_allowed(declared: Option<&[String]>, collection: &str) -> bool {
+    match declared {
+        None => true,
+        Some(names) => {
+            names.iter().any(|n| n == collection)
+                || collection
+                    .strip_prefix(IMPLICIT_COLLECTION_PREFIX)
+                    .is_some_and(|msp| !msp.is_empty())
+        }
     }
 }
 
@@ -176,6 +222,22 @@ impl WithBuiltins {
 
     pub(crate) fn user(&self) -> &std::sync::Arc<dyn ChaincodeDefinitions> {
         &self.user
+    }
+
+    /// The system chaincode that registers as `registered_name` (`kvscc:0.1.0`), if any: one
+    /// built into a linked backend, or one the embedding program defined on every channel to
+    /// run in the peer ([`SYSTEM`]). Only the peer may start a chaincode under such a name.
+    pub(crate) fn system_chaincode(&self, registered_name: &str) -> Option<ChaincodeDefinition> {
+        let name = Ccid::parse(registered_name).name().to_owned();
+        let def = match self.builtin.get(&name) {
+            Some(def) => def.clone(),
+            None => self
+                .user
+                .definition("", &name)
+                .ok()
+                .filter(ChaincodeDefinition::is_system)?,
+        };
+        (def.ccid.registered_name() == registered_name).then_some(def)
     }
 
     /// The built-in chaincodes, sorted by name.

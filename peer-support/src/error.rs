@@ -23,6 +23,13 @@ pub enum Error {
         /// The channel.
         channel: String,
     },
+    /// The chaincode is defined on the channel, but the package the peer's organisation
+    /// approved for it is not installed on this peer (Fabric's words).
+    #[error("chaincode definition for '{name}' exists, but chaincode is not installed")]
+    NotInstalled {
+        /// The chaincode.
+        name: String,
+    },
     /// A call named a version other than the defined one.
     #[error("chaincode {name} is at version {defined}, not {requested}")]
     WrongVersion {

@@ -21,6 +21,9 @@
 //!   over any [`ledger::VersionedDb`] (an in-memory one included).
 //! - [`ChaincodeDefinitions`]: which chaincodes exist and where they run.
 //! - [`proposal`]: builds the signed proposals shims expect.
+//! - [`policy`]: Fabric's signature-policy language (`AND('Org1MSP.member', …)`) to the
+//!   envelope Fabric builds, and back; [`collections`]: private data collection
+//!   configurations (`--collections-config` JSON), checked as Fabric checks them.
 //! - [`server`]: the gRPC `ChaincodeSupport/Register` server, feeding the same handler;
 //!   [`caas`]: dials a chaincode served as a service (`Chaincode/Connect`).
 //! - [`tls`]: the chaincode CA: per-launch client certificates, checked at registration.
@@ -54,6 +57,7 @@
 pub mod caas;
 mod chaincode_identity;
 mod chaincode_support;
+pub mod collections;
 mod config;
 mod container_runtime;
 mod definitions;
@@ -61,6 +65,7 @@ mod error;
 mod handler;
 mod handler_registry;
 pub mod ledger;
+pub mod policy;
 pub mod proposal;
 mod query;
 mod router;

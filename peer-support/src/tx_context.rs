@@ -8,6 +8,7 @@ use proto::protos::{ChaincodeMessage, SignedProposal};
 use proto::{TxKey, TxKeyRef};
 use tokio::sync::oneshot;
 
+use crate::definitions::collection_allowed;
 use crate::ledger::{HistoryQueryExecutor, QueryExecutor, TxSimulator};
 use crate::query::OpenQueries;
 use crate::{Error, Result};
@@ -53,6 +54,8 @@ pub(crate) struct TransactionContext {
     pub key: TxKey,
     /// The chaincode's namespace.
     pub namespace: String,
+    /// The private data collections of the executing definition (`None`: not checked).
+    collections: Option<Arc<[String]>>,
     /// The client's proposal, passed on to called chaincodes.
     pub signed_proposal: Option<SignedProposal>,
     /// State access.
@@ -76,6 +79,33 @@ impl TransactionContext {
     /// Whether the chaincode already answered the transaction.
     pub(crate) fn is_done(&self) -> bool {
         self.done.load(Ordering::Acquire)
+    }
+
+    /// Refuses a private data request (read, write, range or rich query, metadata) naming a
+    /// collection the executing definition does not declare, with the error Fabric's peer
+    /// returns there (its collection store's `NoSuchCollectionError`, met when it checks the
+    /// creator's access). An empty name is public state: not checked.
+    pub(crate) fn check_collection(&self, collection: &str) -> Result<()> {
+        if collection.is_empty() || collection_allowed(self.collections.as_deref(), collection) {
+            return Ok(());
+        }
+        Err(Error::Ledger(format!(
+            "collection {}/{}/{collection} could not be found",
+            self.key.channel_id, self.namespace
+        )))
+    }
+
+    /// Refuses GET_PRIVATE_DATA_HASH on a collection the executing definition does not
+    /// declare, with the error Fabric's ledger returns there (`InvalidCollNameError`: this
+    /// request skips the access check).
+    pub(crate) fn check_collection_for_hash(&self, collection: &str) -> Result<()> {
+        if collection_allowed(self.collections.as_deref(), collection) {
+            return Ok(());
+        }
+        Err(Error::Ledger(format!(
+            "collection [{collection}] not defined in the collection config for chaincode [{}]",
+            self.namespace
+        )))
     }
 }
 
@@ -105,6 +135,7 @@ pub(crate) struct TransactionContexts {
 pub(crate) struct NewContext {
     pub key: TxKey,
     pub namespace: String,
+    pub collections: Option<Arc<[String]>>,
     pub signed_proposal: Option<SignedProposal>,
     pub state: StateAccess,
     pub history: Option<Arc<dyn HistoryQueryExecutor>>,
@@ -132,6 +163,7 @@ impl TransactionContexts {
         let ctx = Arc::new(TransactionContext {
             key: new.key.clone(),
             namespace: new.namespace,
+            collections: new.collections,
             signed_proposal: new.signed_proposal,
             state: new.state,
             history: new.history,

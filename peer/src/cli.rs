@@ -1,4 +1,6 @@
-//! The command line, in the shape of Fabric 1.4's `peer` CLI.
+//! The command line, in the shape of Fabric's `peer` CLI: Fabric 2.x's `peer lifecycle
+//! chaincode …`, Fabric 1.4's `peer chaincode …`, and `peer identity issue` for the
+//! development MSP.
 
 use std::path::PathBuf;
 
@@ -19,9 +21,218 @@ pub enum Command {
     /// Operate the peer node.
     #[command(subcommand)]
     Node(NodeCommand),
-    /// Operate chaincodes on a running peer.
+    /// Operate chaincodes on a running peer (Fabric 1.4's commands).
     #[command(subcommand)]
     Chaincode(ChaincodeCommand),
+    /// Fabric 2.x's chaincode lifecycle.
+    #[command(subcommand)]
+    Lifecycle(LifecycleCommand),
+    /// Identities of the development MSP the peer makes in its data folder.
+    #[command(subcommand)]
+    Identity(IdentityCommand),
+}
+
+/// `peer lifecycle …`
+#[derive(Debug, Subcommand)]
+pub enum LifecycleCommand {
+    /// Package, install, approve and commit chaincodes.
+    #[command(subcommand)]
+    Chaincode(LifecycleChaincode),
+}
+
+/// `--output`: `json` for Fabric's JSON; anything else is text, as in Fabric.
+#[derive(Debug, Clone, Args)]
+pub struct OutputFormat {
+    /// `json` prints Fabric's JSON.
+    #[arg(short = 'O', long = "output", default_value = "")]
+    pub output: String,
+}
+
+impl OutputFormat {
+    /// Whether JSON was asked for.
+    pub fn json(&self) -> bool {
+        self.output.eq_ignore_ascii_case("json")
+    }
+}
+
+/// What a chaincode definition holds (approve, checkcommitreadiness, commit).
+#[derive(Debug, Clone, Args)]
+pub struct DefinitionArgs {
+    /// The channel.
+    #[arg(short = 'C', long = "channelID", default_value = "")]
+    pub channel: String,
+    /// The chaincode's name.
+    #[arg(short = 'n', long = "name", default_value = "")]
+    pub name: String,
+    /// The chaincode's version.
+    #[arg(short = 'v', long = "version", default_value = "")]
+    pub version: String,
+    /// The definition's sequence: 1 for the first, one more for each upgrade.
+    #[arg(long = "sequence", default_value_t = 0)]
+    pub sequence: i64,
+    /// The first transaction must be `peer chaincode invoke --isInit`, which runs Init.
+    #[arg(long = "init-required")]
+    pub init_required: bool,
+    /// The endorsement policy, in Fabric's signature policy language
+    /// (`OR('Org1MSP.member')`).
+    #[arg(long = "signature-policy", default_value = "")]
+    pub signature_policy: String,
+    /// The endorsement policy as a reference to a channel configuration policy.
+    #[arg(long = "channel-config-policy", default_value = "")]
+    pub channel_config_policy: String,
+    /// Private data collections: a JSON file in Fabric's format.
+    #[arg(long = "collections-config")]
+    pub collections_config: Option<PathBuf>,
+    /// The endorsement plugin (default escc).
+    #[arg(short = 'E', long = "endorsement-plugin", default_value = "")]
+    pub endorsement_plugin: String,
+    /// The validation plugin (default vscc).
+    #[arg(short = 'V', long = "validation-plugin", default_value = "")]
+    pub validation_plugin: String,
+}
+
+/// `peer lifecycle chaincode …`
+#[derive(Debug, Subcommand)]
+pub enum LifecycleChaincode {
+    /// Write a chaincode package (Fabric's format) from an executable or a folder.
+    Package {
+        /// The package file to write.
+        output: PathBuf,
+        /// The executable (binary) or folder (node, …).
+        #[arg(short = 'p', long = "path")]
+        path: PathBuf,
+        /// The chaincode's language: binary (an executable), node, or a type an external
+        /// builder takes (ccaas, golang, …).
+        #[arg(short = 'l', long = "lang", default_value = "golang")]
+        lang: String,
+        /// The package's label.
+        #[arg(long = "label", default_value = "")]
+        label: String,
+    },
+    /// Print a package's ID (`label:hash`) without a peer.
+    Calculatepackageid {
+        /// The package file.
+        package: PathBuf,
+        /// Output format.
+        #[command(flatten)]
+        format: OutputFormat,
+    },
+    /// Install a package on the peer: its bytes are uploaded and built now.
+    Install {
+        /// The package file.
+        package: PathBuf,
+        /// Peer and identity.
+        #[command(flatten)]
+        client: ClientOptions,
+    },
+    /// List the packages installed on the peer.
+    Queryinstalled {
+        /// Output format.
+        #[command(flatten)]
+        format: OutputFormat,
+        /// Peer and identity.
+        #[command(flatten)]
+        client: ClientOptions,
+    },
+    /// Download an installed package.
+    Getinstalledpackage {
+        /// The package ID.
+        #[arg(long = "package-id", default_value = "")]
+        package_id: String,
+        /// Where to write `<package ID>.tar.gz` (default: the current folder).
+        #[arg(long = "output-directory")]
+        output_directory: Option<PathBuf>,
+        /// Peer and identity.
+        #[command(flatten)]
+        client: ClientOptions,
+    },
+    /// Approve a chaincode definition for the peer's organisation.
+    Approveformyorg {
+        /// The definition.
+        #[command(flatten)]
+        definition: DefinitionArgs,
+        /// The installed package this organisation runs for it.
+        #[arg(long = "package-id", default_value = "")]
+        package_id: String,
+        /// Peer and identity.
+        #[command(flatten)]
+        client: ClientOptions,
+    },
+    /// Show the definition approved for the peer's organisation.
+    Queryapproved {
+        /// The channel.
+        #[arg(short = 'C', long = "channelID", default_value = "")]
+        channel: String,
+        /// The chaincode's name.
+        #[arg(short = 'n', long = "name", default_value = "")]
+        name: String,
+        /// The sequence (0: the latest).
+        #[arg(long = "sequence", default_value_t = 0)]
+        sequence: i64,
+        /// Output format.
+        #[command(flatten)]
+        format: OutputFormat,
+        /// Peer and identity.
+        #[command(flatten)]
+        client: ClientOptions,
+    },
+    /// Show which organisations approved a definition.
+    Checkcommitreadiness {
+        /// The definition.
+        #[command(flatten)]
+        definition: DefinitionArgs,
+        /// Output format.
+        #[command(flatten)]
+        format: OutputFormat,
+        /// Peer and identity.
+        #[command(flatten)]
+        client: ClientOptions,
+    },
+    /// Commit a definition on a channel; its chaincode is launched.
+    Commit {
+        /// The definition.
+        #[command(flatten)]
+        definition: DefinitionArgs,
+        /// Peer and identity.
+        #[command(flatten)]
+        client: ClientOptions,
+    },
+    /// Show committed definitions.
+    Querycommitted {
+        /// The channel.
+        #[arg(short = 'C', long = "channelID", default_value = "")]
+        channel: String,
+        /// One chaincode (otherwise every one on the channel).
+        #[arg(short = 'n', long = "name", default_value = "")]
+        name: String,
+        /// Output format.
+        #[command(flatten)]
+        format: OutputFormat,
+        /// Peer and identity.
+        #[command(flatten)]
+        client: ClientOptions,
+    },
+}
+
+/// `peer identity …`
+#[derive(Debug, Subcommand)]
+pub enum IdentityCommand {
+    /// Issue an identity of the peer's development MSP (its CA is in the peer's data
+    /// folder), written as an MSP folder the CLI signs with through `--mspconfigpath`.
+    Issue {
+        /// The identity's common name.
+        #[arg(long)]
+        name: String,
+        /// The MSP folder to write.
+        #[arg(long)]
+        output: PathBuf,
+        /// An administrator (otherwise a member: may invoke and query, not install).
+        #[arg(long)]
+        admin: bool,
+        /// Configuration file, for `peer.fileSystemPath` and `peer.localMspId`.
+        #[arg(long, env = "FABRIC_CFG_FILE")]
+        config: Option<PathBuf>,
+    },
 }
 
 /// `peer node …`
@@ -60,6 +271,47 @@ pub struct ClientOptions {
     /// The client's MSP id.
     #[arg(long = "localMspId", env = "CORE_PEER_LOCALMSPID", global = true)]
     pub msp_id: Option<String>,
+    /// Use TLS to reach the peer.
+    #[arg(long = "tls", env = "CORE_PEER_TLS_ENABLED", global = true)]
+    pub tls: bool,
+    /// The CA certificate (PEM) the peer's TLS certificate must chain to.
+    #[arg(
+        long = "cafile",
+        visible_alias = "tlsRootCertFiles",
+        env = "CORE_PEER_TLS_ROOTCERT_FILE",
+        global = true
+    )]
+    pub cafile: Option<PathBuf>,
+    /// A TLS client certificate (PEM), for a peer that requires client authentication.
+    #[arg(
+        long = "certfile",
+        env = "CORE_PEER_TLS_CLIENTCERT_FILE",
+        global = true
+    )]
+    pub certfile: Option<PathBuf>,
+    /// The TLS client certificate's key (PEM).
+    #[arg(long = "keyfile", env = "CORE_PEER_TLS_CLIENTKEY_FILE", global = true)]
+    pub keyfile: Option<PathBuf>,
+    /// The peer's name in its TLS certificate, when the address does not carry it.
+    #[arg(long = "serverHostOverride", global = true)]
+    pub server_name: Option<String>,
+}
+
+impl ClientOptions {
+    /// Options for the peer at `address`, without TLS, the identity from the defaults.
+    pub fn to(address: impl Into<String>) -> Self {
+        Self {
+            peer_address: address.into(),
+            config: None,
+            msp_dir: None,
+            msp_id: None,
+            tls: false,
+            cafile: None,
+            certfile: None,
+            keyfile: None,
+            server_name: None,
+        }
+    }
 }
 
 /// What a transaction invokes.
@@ -77,6 +329,9 @@ pub struct Invocation {
     /// Private inputs, not recorded on the ledger: `{"key":"<base64>"}`.
     #[arg(long)]
     pub transient: Option<String>,
+    /// Run the chaincode's Init (Fabric 2.x, for a definition with `--init-required`).
+    #[arg(short = 'I', long = "isInit")]
+    pub is_init: bool,
 }
 
 /// `peer chaincode …`
@@ -94,7 +349,7 @@ pub enum ChaincodeCommand {
         /// node_modules), …
         #[arg(short = 'l', long = "lang", default_value = "binary")]
         lang: String,
-        /// The executable or folder.
+        /// The executable or folder, on this machine: it is packed and uploaded.
         #[arg(short = 'p', long = "path")]
         path: PathBuf,
         /// Run it with this backend (DOCKER, PROCESS, …) instead of the peer's default.

@@ -10,17 +10,21 @@ use anyhow::{Context, Result, anyhow, bail};
 use bytes::Bytes;
 use futures::StreamExt;
 use peer_support::proposal::{ProposalSpec, build};
+use prost::Message;
 use proto::admin::admin_client::AdminClient;
 use proto::admin::execute_request::Kind;
 use proto::admin::{
-    ExecuteRequest, ExecuteResult, InstallRequest, ListRequest, StopRequest, execute_event,
-    install_event,
+    ChaincodeInfo, ExecuteRequest, ExecuteResult, LegacyInstallArgs, ListRequest, ListResponse,
+    StopRequest, StopResponse, execute_event, lifecycle_event,
 };
 use proto::protos::ChaincodeInput;
 use tonic::transport::Channel;
 
 use crate::cli::{ChaincodeCommand, ClientOptions, Invocation};
 use crate::identity::Identity;
+
+/// The largest message the CLI sends or takes (Fabric's default, 100 MiB).
+pub const MAX_MESSAGE: usize = 100 * 1024 * 1024;
 
 /// The chaincode arguments of `-c`: `{"Args":[…]}` or `{"function":"f","Args":[…]}`, field
 /// names in any case as Fabric's CLI accepts them.
@@ -78,23 +82,88 @@ pub fn parse_transient(text: &str) -> Result<BTreeMap<String, Bytes>> {
         .collect()
 }
 
-/// Connects to the admin API at `address`.
-pub async fn connect(address: &str) -> Result<AdminClient<Channel>> {
-    let endpoint = tonic::transport::Endpoint::from_shared(format!("http://{address}"))
+/// Connects to the admin API of the peer `client` names, with TLS when asked for.
+pub async fn connect(client: &ClientOptions) -> Result<AdminClient<Channel>> {
+    let address = &client.peer_address;
+    let scheme = if client.tls { "https" } else { "http" };
+    let mut endpoint = tonic::transport::Endpoint::from_shared(format!("{scheme}://{address}"))
         .with_context(|| format!("invalid peer address {address:?}"))?
         .tcp_nodelay(true)
         .connect_timeout(Duration::from_secs(5));
+    if client.tls {
+        let mut tls = tonic::transport::ClientTlsConfig::new();
+        let ca = client.cafile.as_ref().context(
+            "TLS needs the CA certificate of the peer: --cafile or CORE_PEER_TLS_ROOTCERT_FILE",
+        )?;
+        let pem = std::fs::read(ca).with_context(|| format!("cannot read {}", ca.display()))?;
+        tls = tls.ca_certificate(tonic::transport::Certificate::from_pem(pem));
+        if let Some(name) = &client.server_name {
+            tls = tls.domain_name(name.clone());
+        } else if let Some((host, _)) = address.rsplit_once(':') {
+            tls = tls.domain_name(host.trim_matches(['[', ']']).to_owned());
+        }
+        match (&client.certfile, &client.keyfile) {
+            (Some(cert), Some(key)) => {
+                let cert = std::fs::read(cert)
+                    .with_context(|| format!("cannot read {}", cert.display()))?;
+                let key =
+                    std::fs::read(key).with_context(|| format!("cannot read {}", key.display()))?;
+                tls = tls.identity(tonic::transport::Identity::from_pem(cert, key));
+            }
+            (None, None) => {}
+            _ => bail!("a TLS client certificate needs both --certfile and --keyfile"),
+        }
+        endpoint = endpoint
+            .tls_config(tls)
+            .context("invalid TLS configuration")?;
+    }
     let channel = endpoint.connect().await.map_err(|e| {
         anyhow!(
             "cannot reach the peer at {address}: {:#}",
             anyhow::Error::from(e)
         )
     })?;
-    Ok(AdminClient::new(channel))
+    Ok(AdminClient::new(channel)
+        .max_decoding_message_size(MAX_MESSAGE)
+        .max_encoding_message_size(MAX_MESSAGE))
 }
 
+/// gRPC's name of `code`, as other gRPC tools print it.
+pub fn code_name(code: tonic::Code) -> &'static str {
+    use tonic::Code as C;
+    match code {
+        C::Ok => "OK",
+        C::Cancelled => "CANCELLED",
+        C::Unknown => "UNKNOWN",
+        C::InvalidArgument => "INVALID_ARGUMENT",
+        C::DeadlineExceeded => "DEADLINE_EXCEEDED",
+        C::NotFound => "NOT_FOUND",
+        C::AlreadyExists => "ALREADY_EXISTS",
+        C::PermissionDenied => "PERMISSION_DENIED",
+        C::ResourceExhausted => "RESOURCE_EXHAUSTED",
+        C::FailedPrecondition => "FAILED_PRECONDITION",
+        C::Aborted => "ABORTED",
+        C::OutOfRange => "OUT_OF_RANGE",
+        C::Unimplemented => "UNIMPLEMENTED",
+        C::Internal => "INTERNAL",
+        C::Unavailable => "UNAVAILABLE",
+        C::DataLoss => "DATA_LOSS",
+        C::Unauthenticated => "UNAUTHENTICATED",
+    }
+}
+
+/// A refusal by the peer: the code's name for authentication and authorization failures
+/// (`UNAUTHENTICATED: …`, `PERMISSION_DENIED: …`), the message otherwise.
 fn status_error(status: tonic::Status) -> anyhow::Error {
-    anyhow!("{}", status.message())
+    match status.code() {
+        tonic::Code::Unauthenticated | tonic::Code::PermissionDenied => {
+            anyhow!("{}: {}", code_name(status.code()), status.message())
+        }
+        tonic::Code::Unavailable | tonic::Code::Unknown | tonic::Code::Internal => {
+            anyhow!("{} ({})", status.message(), code_name(status.code()))
+        }
+        _ => anyhow!("{}", status.message()),
+    }
 }
 
 /// Shows what is under way: a spinner on a terminal, plain lines otherwise.
@@ -128,14 +197,22 @@ impl Drop for ProgressView {
     }
 }
 
-/// The identity the client signs with: `CORE_PEER_MSPCONFIGPATH` / `peer.mspConfigPath`,
-/// or the development identity in the peer's data folder.
-fn identity(client: &ClientOptions) -> Result<Identity> {
+/// The identity the client signs with: `--mspconfigpath` / `CORE_PEER_MSPCONFIGPATH` /
+/// `peer.mspConfigPath`, by default the administrator of the development MSP the peer made in
+/// its data folder.
+pub fn identity(client: &ClientOptions) -> Result<Identity> {
     let settings = crate::config::settings(client.config.as_deref(), |k| std::env::var(k).ok())?;
     let config = crate::config::PeerConfig::from_settings(settings, false)?;
     let dir = client.msp_dir.clone().unwrap_or(config.msp_dir);
     let mspid = client.msp_id.clone().unwrap_or(config.local_msp_id);
-    Identity::load_or_create(&dir, &mspid)
+    if !dir.join("signcerts").is_dir() {
+        bail!(
+            "no identity in {}: the peer makes its development MSP there when it first starts \
+             (peer node start), or give --mspconfigpath",
+            dir.display()
+        );
+    }
+    Identity::load(&dir, &mspid)
         .with_context(|| format!("cannot load the client identity from {}", dir.display()))
 }
 
@@ -159,6 +236,7 @@ pub async fn execute(
         chaincode_version: version.to_owned(),
         input: ChaincodeInput {
             args: args.into_iter().map(Bytes::from).collect(),
+            is_init: invocation.is_init,
             ..ChaincodeInput::default()
         },
         mspid: identity.mspid.clone(),
@@ -202,6 +280,76 @@ fn print_payload(payload: &[u8]) {
     let _ = out.write_all(b"\n");
 }
 
+/// Calls the administrative function `function` of the peer with `args` (encoded), on
+/// `channel` (empty for calls that concern none); returns the encoded result.
+pub async fn admin_call(
+    admin: &mut AdminClient<Channel>,
+    identity: &Identity,
+    channel: &str,
+    function: &str,
+    args: Vec<u8>,
+) -> Result<Bytes> {
+    let built = build(&ProposalSpec {
+        channel_id: channel.to_owned(),
+        chaincode: crate::admin::LIFECYCLE.to_owned(),
+        input: ChaincodeInput {
+            args: vec![
+                Bytes::copy_from_slice(function.as_bytes()),
+                Bytes::from(args),
+            ],
+            ..ChaincodeInput::default()
+        },
+        mspid: identity.mspid.clone(),
+        certificate_pem: Bytes::from(identity.cert_pem.clone()),
+        nonce: nonce(),
+        ..ProposalSpec::default()
+    });
+    let signed = built.signed(identity.sign(&built.proposal_bytes)?);
+    let mut events = admin
+        .lifecycle(signed)
+        .await
+        .map_err(status_error)?
+        .into_inner();
+    let progress = ProgressView::new();
+    while let Some(event) = events.next().await {
+        match event.map_err(status_error)?.event {
+            Some(lifecycle_event::Event::Progress(p)) => progress.show(p.message),
+            Some(lifecycle_event::Event::Result(result)) => return Ok(result),
+            None => {}
+        }
+    }
+    bail!("the peer ended the call without a result")
+}
+
+/// A package of the executable or folder at `path` (on this machine), of type `lang`: the
+/// folder's files (links followed: a Node package's `node_modules` may be one), or the
+/// executable alone.
+pub fn package_path(path: &std::path::Path, lang: &str, label: &str) -> Result<Vec<u8>> {
+    use chaincode_package::{Metadata, code_archive_following_links, write};
+    let meta = std::fs::metadata(path)
+        .with_context(|| format!("cannot read the chaincode at {}", path.display()))?;
+    let code = if meta.is_dir() {
+        code_archive_following_links(path, "")?
+    } else if meta.is_file() {
+        let dir = tempfile::tempdir().context("cannot make a temporary folder")?;
+        let name = path.file_name().context("the chaincode has no file name")?;
+        std::fs::copy(path, dir.path().join(name))
+            .with_context(|| format!("cannot read {}", path.display()))?;
+        chaincode_package::code_archive(dir.path(), "")?
+    } else {
+        bail!(
+            "{} is neither a file nor a folder: a chaincode is an executable or a folder",
+            path.display()
+        );
+    };
+    let metadata = Metadata::new(path.display().to_string(), lang, label);
+    Ok(write(&metadata, &code)?)
+}
+
+fn decode<M: Message + Default>(bytes: Bytes) -> Result<M> {
+    M::decode(bytes).context("the peer's answer cannot be decoded")
+}
+
 /// Runs a `peer chaincode` command.
 pub async fn run(command: ChaincodeCommand) -> Result<ExitCode> {
     match command {
@@ -213,37 +361,34 @@ pub async fn run(command: ChaincodeCommand) -> Result<ExitCode> {
             vm,
             client,
         } => {
-            let path = std::fs::canonicalize(&path)
-                .with_context(|| format!("cannot find the package {}", path.display()))?;
-            let mut admin = connect(&client.peer_address).await?;
-            let request = InstallRequest {
+            crate::names::chaincode(&name)?;
+            crate::names::version(&version)?;
+            let package = {
+                let (path, lang, label) = (path.clone(), lang.clone(), format!("{name}_{version}"));
+                tokio::task::spawn_blocking(move || package_path(&path, &lang, &label)).await??
+            };
+            let identity = identity(&client)?;
+            let mut admin = connect(&client).await?;
+            let args = LegacyInstallArgs {
                 name,
                 version,
-                platform: lang,
-                path: path.display().to_string(),
                 vm: vm.unwrap_or_default(),
+                package: package.into(),
             };
-            let mut events = admin
-                .install(request)
-                .await
-                .map_err(status_error)?
-                .into_inner();
-            let progress = ProgressView::new();
-            while let Some(event) = events.next().await {
-                match event.map_err(status_error)?.event {
-                    Some(install_event::Event::Progress(p)) => progress.show(p.message),
-                    Some(install_event::Event::Installed(cc)) => {
-                        drop(progress);
-                        eprintln!(
-                            "Installed {}:{} (type {}, runs on {})",
-                            cc.name, cc.version, cc.platform, cc.vm
-                        );
-                        return Ok(ExitCode::SUCCESS);
-                    }
-                    None => {}
-                }
-            }
-            bail!("the peer ended the install without a result")
+            let result = admin_call(
+                &mut admin,
+                &identity,
+                "",
+                "InstallLegacy",
+                args.encode_to_vec(),
+            )
+            .await?;
+            let cc: ChaincodeInfo = decode(result)?;
+            eprintln!(
+                "Installed {}:{} (type {}, runs on {})",
+                cc.name, cc.version, cc.platform, cc.vm
+            );
+            Ok(ExitCode::SUCCESS)
         }
         ChaincodeCommand::Instantiate {
             version,
@@ -251,7 +396,7 @@ pub async fn run(command: ChaincodeCommand) -> Result<ExitCode> {
             client,
         } => {
             let identity = identity(&client)?;
-            let mut admin = connect(&client.peer_address).await?;
+            let mut admin = connect(&client).await?;
             let result = execute(
                 &mut admin,
                 &identity,
@@ -291,15 +436,22 @@ pub async fn run(command: ChaincodeCommand) -> Result<ExitCode> {
             if !installed && !instantiated {
                 bail!("say which chaincodes: --installed, or --instantiated -C <channel>");
             }
-            let mut admin = connect(&client.peer_address).await?;
-            let list = admin
-                .list(ListRequest {
-                    installed,
-                    channel: channel.clone(),
-                })
-                .await
-                .map_err(status_error)?
-                .into_inner();
+            let identity = identity(&client)?;
+            let mut admin = connect(&client).await?;
+            let request = ListRequest {
+                installed,
+                channel: channel.clone(),
+            };
+            let list: ListResponse = decode(
+                admin_call(
+                    &mut admin,
+                    &identity,
+                    "",
+                    "ListChaincodes",
+                    request.encode_to_vec(),
+                )
+                .await?,
+            )?;
             if installed {
                 eprintln!("Installed chaincodes on peer:");
             } else {
@@ -307,7 +459,7 @@ pub async fn run(command: ChaincodeCommand) -> Result<ExitCode> {
             }
             for cc in list.chaincodes {
                 println!(
-                    "Name: {}, Version: {}, Type: {}, VM: {}, Channels: {}, Running: {}, Path: {}",
+                    "Name: {}, Version: {}, Type: {}, VM: {}, Channels: {}, Running: {}, Package ID: {}",
                     cc.name,
                     cc.version,
                     cc.platform,
@@ -318,23 +470,29 @@ pub async fn run(command: ChaincodeCommand) -> Result<ExitCode> {
                         cc.channels.join(",")
                     },
                     if cc.running { "yes" } else { "no" },
-                    cc.path
+                    cc.package_id
                 );
             }
             Ok(ExitCode::SUCCESS)
         }
         ChaincodeCommand::Stop { name, client } => {
-            let mut admin = connect(&client.peer_address).await?;
-            let stopped = admin
-                .stop(StopRequest { name: name.clone() })
-                .await
-                .map_err(status_error)?
-                .into_inner()
-                .stopped;
-            if stopped.is_empty() {
+            let identity = identity(&client)?;
+            let mut admin = connect(&client).await?;
+            let request = StopRequest { name: name.clone() };
+            let stopped: StopResponse = decode(
+                admin_call(
+                    &mut admin,
+                    &identity,
+                    "",
+                    "StopChaincode",
+                    request.encode_to_vec(),
+                )
+                .await?,
+            )?;
+            if stopped.stopped.is_empty() {
                 eprintln!("{name} was not running");
             }
-            for id in stopped {
+            for id in stopped.stopped {
                 eprintln!("Stopped {id}");
             }
             Ok(ExitCode::SUCCESS)
@@ -349,7 +507,7 @@ async fn transact(kind: Kind, invocation: Invocation, client: ClientOptions) -> 
         parse_transient(t)?;
     }
     let identity = identity(&client)?;
-    let mut admin = connect(&client.peer_address).await?;
+    let mut admin = connect(&client).await?;
     let result = execute(&mut admin, &identity, kind, &invocation, "", nonce()).await?;
     let response = result.response.unwrap_or_default();
     if response.is_error() {

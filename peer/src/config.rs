@@ -14,7 +14,11 @@ use vm_api::Settings;
 use yaml_rust2::{Yaml, YamlLoader};
 
 /// Keys whose value is a list or a map; their environment variable holds JSON or YAML.
-pub const STRUCTURED_KEYS: &[&str] = &["chaincode.externalBuilders"];
+pub const STRUCTURED_KEYS: &[&str] = &[
+    "chaincode.externalBuilders",
+    "peer.tls.clientRootCAs.files",
+    "peer.trustedMSPs",
+];
 
 /// The keys the peer reads, with their defaults (empty: none). Each can be set in the file or
 /// by its environment variable: `CORE_` + the key in capitals with `.` as `_`
@@ -30,6 +34,12 @@ pub const KEYS: &[(&str, &str)] = &[
     ("peer.mspConfigPath", ""),
     ("peer.localMspId", "SampleOrg"),
     ("peer.tls.enabled", ""),
+    ("peer.tls.cert.file", ""),
+    ("peer.tls.key.file", ""),
+    ("peer.tls.rootcert.file", ""),
+    ("peer.tls.clientAuthRequired", ""),
+    ("peer.tls.clientRootCAs.files", ""),
+    ("peer.trustedMSPs", ""),
     ("peer.keepalive.interval", "7200s"),
     ("peer.keepalive.timeout", "20s"),
     ("chaincode.mode", "net"),
@@ -166,6 +176,91 @@ pub struct PeerConfig {
     pub support: SupportConfig,
     /// HTTP/2 keepalive of the chaincode listener.
     pub keepalive: (std::time::Duration, std::time::Duration),
+    /// TLS of the admin API (`peer.tls.*`), when enabled.
+    pub tls: Option<AdminTls>,
+    /// Other organisations whose members may invoke and query (`peer.trustedMSPs`: a map of
+    /// MSP id to an MSP folder in Fabric's layout).
+    pub trusted_msps: Vec<(String, PathBuf)>,
+}
+
+/// TLS of the client-facing server, with Fabric's keys.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AdminTls {
+    /// `peer.tls.cert.file` (none: one is generated into `<data>/tls/`).
+    pub cert: Option<PathBuf>,
+    /// `peer.tls.key.file`.
+    pub key: Option<PathBuf>,
+    /// `peer.tls.rootcert.file`.
+    pub root_cert: Option<PathBuf>,
+    /// `peer.tls.clientAuthRequired`.
+    pub client_auth_required: bool,
+    /// `peer.tls.clientRootCAs.files` (none: `peer.tls.rootcert.file`).
+    pub client_root_cas: Vec<PathBuf>,
+}
+
+fn admin_tls(settings: &Settings) -> Result<Option<AdminTls>> {
+    let flag = |key: &str| -> Result<bool> {
+        Ok(settings
+            .bool(key)
+            .map_err(|e| anyhow::anyhow!("{e}"))?
+            .unwrap_or(false))
+    };
+    if !flag("peer.tls.enabled")? {
+        return Ok(None);
+    }
+    let path = |key: &str| {
+        settings
+            .get(key)
+            .filter(|p| !p.is_empty())
+            .map(PathBuf::from)
+    };
+    let tls = AdminTls {
+        cert: path("peer.tls.cert.file"),
+        key: path("peer.tls.key.file"),
+        root_cert: path("peer.tls.rootcert.file"),
+        client_auth_required: flag("peer.tls.clientAuthRequired")?,
+        client_root_cas: settings
+            .list("peer.tls.clientRootCAs.files")
+            .into_iter()
+            .map(PathBuf::from)
+            .collect(),
+    };
+    if tls.cert.is_some() != tls.key.is_some() {
+        anyhow::bail!(
+            "invalid configuration peer.tls: peer.tls.cert.file and peer.tls.key.file go together"
+        );
+    }
+    if tls.client_auth_required
+        && tls.client_root_cas.is_empty()
+        && tls.root_cert.is_none()
+        && tls.cert.is_some()
+    {
+        anyhow::bail!(
+            "invalid configuration peer.tls.clientAuthRequired: client certificates need a CA: peer.tls.clientRootCAs.files or peer.tls.rootcert.file"
+        );
+    }
+    Ok(Some(tls))
+}
+
+fn trusted_msps(settings: &Settings) -> Result<Vec<(String, PathBuf)>> {
+    let Some(value) = settings.value("peer.trustedMSPs") else {
+        return Ok(Vec::new());
+    };
+    match value {
+        Value::String(s) if s.is_empty() => Ok(Vec::new()),
+        Value::Object(map) => map
+            .iter()
+            .map(|(id, path)| match path.as_str() {
+                Some(p) if !p.is_empty() => Ok((id.clone(), PathBuf::from(p))),
+                _ => anyhow::bail!(
+                    "invalid configuration peer.trustedMSPs: the value of {id:?} must be an MSP folder"
+                ),
+            })
+            .collect(),
+        _ => anyhow::bail!(
+            "invalid configuration peer.trustedMSPs: expected a map of MSP id to MSP folder, like {{\"Org2MSP\": \"/etc/org2/msp\"}}"
+        ),
+    }
 }
 
 fn address(settings: &Settings, key: &str) -> Result<SocketAddr> {
@@ -235,7 +330,18 @@ impl PeerConfig {
             .get("peer.mspConfigPath")
             .filter(|p| !p.is_empty())
             .map_or_else(|| file_system_path.join("msp"), PathBuf::from);
+        let tls = admin_tls(&settings)?;
+        if tls.is_none() && !listen_address.ip().is_loopback() {
+            anyhow::bail!(
+                "invalid configuration peer.listenAddress: {listen_address} reaches beyond loopback, \
+                 so the admin API needs TLS (peer.tls.enabled: true; a server certificate is \
+                 generated into the data folder when none is configured)"
+            );
+        }
+        let trusted_msps = trusted_msps(&settings)?;
         Ok(Self {
+            tls,
+            trusted_msps,
             listen_address,
             chaincode_listen_address,
             file_system_path,

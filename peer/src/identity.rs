@@ -1,17 +1,22 @@
-//! Client identities: an MSP folder in Fabric's layout (`signcerts/`, `keystore/`), a
-//! development identity generated on first use, ECDSA P-256 signatures (DER, low-S as Fabric
-//! requires), and their verification against the creator's certificate.
+//! Client identities: an MSP folder in Fabric's layout (`signcerts/`, `keystore/`), ECDSA P-256
+//! signatures (DER, low-S as Fabric requires), and their verification against the creator's
+//! certificate.
+//!
+//! Keys are read in PKCS#8 (`BEGIN PRIVATE KEY`) or SEC1 (`BEGIN EC PRIVATE KEY`) form, as
+//! Fabric's tools write them. Signing and verification go through RustCrypto's `p256`/`p384`,
+//! certificates are read with `x509-parser`. Whether the certificate itself is trusted is
+//! [`crate::msp`]'s question, not this module's.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result, anyhow, bail};
 use bytes::Bytes;
+use p256::ecdsa::signature::{Signer, Verifier};
+use p256::pkcs8::{DecodePrivateKey, DecodePublicKey};
 use prost::Message;
 use proto::msp::SerializedIdentity;
-use ring::rand::SystemRandom;
-use ring::signature::{ECDSA_P256_SHA256_ASN1_SIGNING, EcdsaKeyPair};
 use rustls_pki_types::pem::PemObject;
-use rustls_pki_types::{CertificateDer, PrivatePkcs8KeyDer};
+use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 
 /// A client identity that signs proposals.
 pub struct Identity {
@@ -19,8 +24,7 @@ pub struct Identity {
     pub mspid: String,
     /// The certificate, PEM.
     pub cert_pem: String,
-    key: EcdsaKeyPair,
-    rng: SystemRandom,
+    key: p256::ecdsa::SigningKey,
 }
 
 impl std::fmt::Debug for Identity {
@@ -31,7 +35,8 @@ impl std::fmt::Debug for Identity {
     }
 }
 
-fn first_file(dir: &Path) -> Result<std::path::PathBuf> {
+/// The first file (by name) of folder `dir`, as Fabric picks `signcerts/` and `keystore/`.
+pub(crate) fn first_file(dir: &Path) -> Result<PathBuf> {
     let mut entries: Vec<_> = std::fs::read_dir(dir)
         .with_context(|| format!("cannot read {}", dir.display()))?
         .flatten()
@@ -45,8 +50,9 @@ fn first_file(dir: &Path) -> Result<std::path::PathBuf> {
         .with_context(|| format!("{} holds no file", dir.display()))
 }
 
-/// Writes `contents` to `path` readable by the owner only, atomically.
-fn write_private(path: &Path, contents: &[u8]) -> Result<()> {
+/// Writes `contents` to `path` readable by the owner only, atomically (a temporary file, synced,
+/// then renamed).
+pub(crate) fn write_private(path: &Path, contents: &[u8]) -> Result<()> {
     use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;
     let tmp = path.with_extension(format!("tmp{}", std::process::id()));
@@ -57,45 +63,68 @@ fn write_private(path: &Path, contents: &[u8]) -> Result<()> {
         .mode(0o600)
         .open(&tmp)
         .with_context(|| format!("cannot write {}", tmp.display()))?;
-    file.write_all(contents)?;
-    file.sync_all()?;
+    file.write_all(contents)
+        .and_then(|()| file.sync_all())
+        .with_context(|| format!("cannot write {}", tmp.display()))?;
     std::fs::rename(&tmp, path).with_context(|| format!("cannot write {}", path.display()))
 }
 
+/// Reads a P-256 private key from PEM: PKCS#8 (`PRIVATE KEY`) or SEC1 (`EC PRIVATE KEY`, with or
+/// without a leading `EC PARAMETERS` block).
+pub fn signing_key_from_pem(pem: &[u8]) -> Result<p256::ecdsa::SigningKey> {
+    let der = PrivateKeyDer::from_pem_slice(pem)
+        .context("no private key (BEGIN PRIVATE KEY or BEGIN EC PRIVATE KEY) found")?;
+    let secret = match &der {
+        PrivateKeyDer::Pkcs8(k) => p256::SecretKey::from_pkcs8_der(k.secret_pkcs8_der())
+            .map_err(|e| anyhow!("not a PKCS#8 ECDSA P-256 key: {e}"))?,
+        PrivateKeyDer::Sec1(k) => p256::SecretKey::from_sec1_der(k.secret_sec1_der())
+            .map_err(|e| anyhow!("not a SEC1 ECDSA P-256 key: {e}"))?,
+        _ => bail!("an RSA key: Fabric identities use ECDSA P-256"),
+    };
+    Ok(secret.into())
+}
+
 impl Identity {
-    /// Loads the identity of MSP folder `dir` (`signcerts/` holds the certificate, `keystore/`
-    /// the PKCS#8 key).
+    /// Makes an identity from its certificate and private key, both PEM.
+    pub fn from_pem(mspid: &str, cert_pem: &str, key_pem: &[u8]) -> Result<Self> {
+        let der = CertificateDer::from_pem_slice(cert_pem.as_bytes())
+            .context("no PEM certificate found")?;
+        let key = signing_key_from_pem(key_pem)?;
+        let cert_key = public_key(&der)?;
+        let own_key = p256::PublicKey::from(key.verifying_key());
+        if !matches!(cert_key, PublicKey::P256(k) if k == own_key) {
+            bail!("the private key does not belong to the certificate");
+        }
+        Ok(Self {
+            mspid: mspid.to_owned(),
+            cert_pem: cert_pem.to_owned(),
+            key,
+        })
+    }
+
+    /// Loads the identity of MSP folder `dir`: the first file of `signcerts/` holds the
+    /// certificate, the first file of `keystore/` the key (PKCS#8 or SEC1).
     pub fn load(dir: &Path, mspid: &str) -> Result<Self> {
         let cert_path = first_file(&dir.join("signcerts"))?;
         let cert_pem = std::fs::read_to_string(&cert_path)
             .with_context(|| format!("cannot read {}", cert_path.display()))?;
-        CertificateDer::from_pem_slice(cert_pem.as_bytes())
-            .with_context(|| format!("{} holds no PEM certificate", cert_path.display()))?;
         let key_path = first_file(&dir.join("keystore"))?;
         let key_pem = std::fs::read(&key_path)
             .with_context(|| format!("cannot read {}", key_path.display()))?;
-        let key_der = PrivatePkcs8KeyDer::from_pem_slice(&key_pem).with_context(|| {
+        signing_key_from_pem(&key_pem).with_context(|| format!("{}", key_path.display()))?;
+        Self::from_pem(mspid, &cert_pem, &key_pem).with_context(|| {
             format!(
-                "{} holds no PKCS#8 key (BEGIN PRIVATE KEY)",
+                "{} and {} do not make an identity",
+                cert_path.display(),
                 key_path.display()
             )
-        })?;
-        let rng = SystemRandom::new();
-        let key = EcdsaKeyPair::from_pkcs8(
-            &ECDSA_P256_SHA256_ASN1_SIGNING,
-            key_der.secret_pkcs8_der(),
-            &rng,
-        )
-        .map_err(|e| anyhow::anyhow!("{} is not an ECDSA P-256 key: {e}", key_path.display()))?;
-        Ok(Self {
-            mspid: mspid.to_owned(),
-            cert_pem,
-            key,
-            rng,
         })
     }
 
-    /// Loads `dir`, generating a development identity there first if it holds none.
+    /// Loads `dir`, first writing a self-signed identity there if it holds none.
+    ///
+    /// Such an identity is refused by an MSP that checks its CAs; prefer
+    /// [`crate::msp::dev::create`], whose administrator is issued by the development CA.
     pub fn load_or_create(dir: &Path, mspid: &str) -> Result<Self> {
         if !dir.join("signcerts").is_dir() {
             Self::generate(dir)?;
@@ -103,16 +132,14 @@ impl Identity {
         Self::load(dir, mspid)
     }
 
-    /// Writes a self-signed development identity in Fabric's MSP layout.
+    /// Writes a self-signed identity in Fabric's MSP layout (the certificate is also its own
+    /// CA, in `cacerts/`).
     pub fn generate(dir: &Path) -> Result<()> {
         let key = rcgen::KeyPair::generate()?;
-        let mut params = rcgen::CertificateParams::new(vec!["admin.dev.example".to_owned()])?;
+        let mut params = rcgen::CertificateParams::new(Vec::<String>::new())?;
         params
             .distinguished_name
             .push(rcgen::DnType::CommonName, "Admin@dev.example");
-        params
-            .distinguished_name
-            .push(rcgen::DnType::OrganizationName, "fabric-ccrt development");
         params.key_usages = vec![rcgen::KeyUsagePurpose::DigitalSignature];
         let cert = params.self_signed(&key)?;
         for sub in ["signcerts", "keystore", "cacerts"] {
@@ -125,8 +152,7 @@ impl Identity {
         )?;
         write_private(&dir.join("cacerts/ca.pem"), cert.pem().as_bytes())?;
         // Written last: its presence means the identity is complete.
-        write_private(&dir.join("signcerts/cert.pem"), cert.pem().as_bytes())?;
-        Ok(())
+        write_private(&dir.join("signcerts/cert.pem"), cert.pem().as_bytes())
     }
 
     /// The encoded `msp.SerializedIdentity` of this identity: a proposal's creator.
@@ -142,104 +168,81 @@ impl Identity {
     /// Signs `message`: ECDSA P-256 with SHA-256, DER-encoded, S in the lower half of the
     /// order (Fabric rejects the other half).
     pub fn sign(&self, message: &[u8]) -> Result<Vec<u8>> {
-        let signature = self
+        let signature: p256::ecdsa::Signature = self
             .key
-            .sign(&self.rng, message)
-            .map_err(|_| anyhow::anyhow!("signing failed"))?;
-        low_s(signature.as_ref())
+            .try_sign(message)
+            .map_err(|e| anyhow!("signing failed: {e}"))?;
+        Ok(signature.normalize_s().to_der().as_bytes().to_vec())
     }
 }
 
-/// The order of the P-256 group.
-const P256_N: [u8; 32] = [
-    0xFF, 0xFF, 0xFF, 0xFF, 0x00, 0x00, 0x00, 0x00, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF,
-    0xBC, 0xE6, 0xFA, 0xAD, 0xA7, 0x17, 0x9E, 0x84, 0xF3, 0xB9, 0xCA, 0xC2, 0xFC, 0x63, 0x25, 0x51,
-];
-
-fn der_int(bytes: &[u8]) -> Vec<u8> {
-    let trimmed: &[u8] = {
-        let start = bytes
-            .iter()
-            .position(|b| *b != 0)
-            .unwrap_or(bytes.len() - 1);
-        &bytes[start..]
-    };
-    let mut out = vec![0x02];
-    let pad = trimmed[0] & 0x80 != 0;
-    out.push((trimmed.len() + usize::from(pad)) as u8);
-    if pad {
-        out.push(0);
-    }
-    out.extend_from_slice(trimmed);
-    out
+/// The public key of a certificate, on a curve Fabric uses.
+enum PublicKey {
+    P256(p256::PublicKey),
+    P384(p384::PublicKey),
 }
 
-/// Rewrites a DER ECDSA P-256 signature with `s` replaced by `n - s` when `s > n / 2`.
-fn low_s(der: &[u8]) -> Result<Vec<u8>> {
-    fn int(buf: &[u8]) -> Result<(&[u8], &[u8])> {
-        if buf.len() < 2 || buf[0] != 0x02 || buf.len() < 2 + buf[1] as usize {
-            bail!("malformed signature");
+fn public_key(cert_der: &[u8]) -> Result<PublicKey> {
+    let (_, cert) = x509_parser::parse_x509_certificate(cert_der)
+        .map_err(|e| anyhow!("the certificate cannot be parsed: {e}"))?;
+    let spki = cert.public_key().raw;
+    if let Ok(key) = p256::PublicKey::from_public_key_der(spki) {
+        return Ok(PublicKey::P256(key));
+    }
+    if let Ok(key) = p384::PublicKey::from_public_key_der(spki) {
+        return Ok(PublicKey::P384(key));
+    }
+    bail!("the certificate's key is not an ECDSA P-256 or P-384 key")
+}
+
+/// Checks that `signature` (ECDSA, DER) over `message` was made with the key of certificate
+/// `cert_der`, as Fabric does: SHA-256 digest (Fabric's default hash family, also for P-384
+/// keys) and S in the lower half of the order (a high-S signature is refused).
+pub fn verify_signature(cert_der: &[u8], message: &[u8], signature: &[u8]) -> Result<()> {
+    match public_key(cert_der)? {
+        PublicKey::P256(key) => {
+            let signature = p256::ecdsa::Signature::from_der(signature)
+                .map_err(|_| anyhow!("the signature is not a DER ECDSA P-256 signature"))?;
+            if signature.normalize_s() != signature {
+                bail!("the signature has a high S value, which Fabric refuses");
+            }
+            p256::ecdsa::VerifyingKey::from(key)
+                .verify(message, &signature)
+                .map_err(|_| anyhow!("the signature does not verify"))
         }
-        let len = buf[1] as usize;
-        Ok((&buf[2..2 + len], &buf[2 + len..]))
-    }
-    if der.len() < 2 || der[0] != 0x30 {
-        bail!("malformed signature");
-    }
-    let (r, rest) = int(&der[2..])?;
-    let (s, _) = int(rest)?;
-    let mut s32 = [0u8; 32];
-    let s_trim: &[u8] = &s[s.iter().position(|b| *b != 0).unwrap_or(s.len())..];
-    if s_trim.len() > 32 {
-        bail!("malformed signature");
-    }
-    s32[32 - s_trim.len()..].copy_from_slice(s_trim);
-    // half = n >> 1
-    let mut half = [0u8; 32];
-    let mut carry = 0u8;
-    for (i, byte) in P256_N.iter().enumerate() {
-        half[i] = (byte >> 1) | (carry << 7);
-        carry = byte & 1;
-    }
-    if s32 > half {
-        let mut borrow = 0i16;
-        for i in (0..32).rev() {
-            let d = i16::from(P256_N[i]) - i16::from(s32[i]) - borrow;
-            borrow = i16::from(d < 0);
-            s32[i] = (d + 256 * borrow) as u8;
+        PublicKey::P384(key) => {
+            use p384::ecdsa::signature::hazmat::PrehashVerifier;
+            use sha2::Digest;
+            let signature = p384::ecdsa::Signature::from_der(signature)
+                .map_err(|_| anyhow!("the signature is not a DER ECDSA P-384 signature"))?;
+            if signature.normalize_s() != signature {
+                bail!("the signature has a high S value, which Fabric refuses");
+            }
+            let digest = sha2::Sha256::digest(message);
+            p384::ecdsa::VerifyingKey::from(key)
+                .verify_prehash(&digest, &signature)
+                .map_err(|_| anyhow!("the signature does not verify"))
         }
     }
-    let body = [der_int(r), der_int(&s32)].concat();
-    let mut out = vec![0x30, body.len() as u8];
-    out.extend(body);
-    Ok(out)
 }
 
 /// Checks that `signature` over `message` was made with the key of the certificate inside
-/// `creator` (an encoded `msp.SerializedIdentity`).
+/// `creator` (an encoded `msp.SerializedIdentity`). This does not say whether the certificate is
+/// trusted: [`crate::msp::MspManager::authenticate`] does both.
 pub fn verify(creator: &[u8], message: &[u8], signature: &[u8]) -> Result<SerializedIdentity> {
     let identity =
         SerializedIdentity::decode(creator).context("the creator is not a SerializedIdentity")?;
     let der = CertificateDer::from_pem_slice(&identity.id_bytes)
         .context("the creator's identity holds no PEM certificate")?;
-    let cert = webpki::EndEntityCert::try_from(&der)
-        .map_err(|e| anyhow::anyhow!("the creator's certificate cannot be parsed: {e}"))?;
-    let algorithms = [
-        webpki::ring::ECDSA_P256_SHA256,
-        webpki::ring::ECDSA_P384_SHA384,
-    ];
-    let ok = algorithms
-        .iter()
-        .any(|alg| cert.verify_signature(*alg, message, signature).is_ok());
-    if !ok {
-        bail!("the proposal's signature does not match its creator's certificate");
-    }
+    verify_signature(&der, message, signature)
+        .context("the proposal's signature does not match its creator's certificate")?;
     Ok(identity)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use p256::pkcs8::EncodePrivateKey;
 
     #[test]
     fn generated_identity_signs_low_s_and_verifies() {
@@ -254,29 +257,28 @@ mod tests {
                 .permissions(),
         );
         assert_eq!(mode & 0o777, 0o600);
-        let half = {
-            let mut h = [0u8; 32];
-            let mut c = 0;
-            for (i, b) in P256_N.iter().enumerate() {
-                h[i] = (b >> 1) | (c << 7);
-                c = b & 1;
-            }
-            h
-        };
-        for i in 0..64 {
+        for i in 0..32 {
             let msg = format!("proposal {i}");
             let sig = id.sign(msg.as_bytes()).unwrap();
             let identity = verify(&id.creator(), msg.as_bytes(), &sig).unwrap();
             assert_eq!(identity.mspid, "SampleOrg");
-            // S is in the lower half.
-            let r_len = sig[3] as usize;
-            let s = &sig[4 + r_len + 2..];
-            let s = &s[s.iter().position(|b| *b != 0).unwrap()..];
-            let mut s32 = [0u8; 32];
-            s32[32 - s.len()..].copy_from_slice(s);
-            assert!(s32 <= half);
+            let parsed = p256::ecdsa::Signature::from_der(&sig).unwrap();
+            assert_eq!(parsed.normalize_s(), parsed, "S is in the lower half");
             assert!(verify(&id.creator(), b"another message", &sig).is_err());
         }
+    }
+
+    #[test]
+    fn a_high_s_signature_of_a_valid_message_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let id = Identity::load_or_create(dir.path(), "SampleOrg").unwrap();
+        let sig = p256::ecdsa::Signature::from_der(&id.sign(b"m").unwrap()).unwrap();
+        let (r, s) = sig.split_scalars();
+        let high = p256::ecdsa::Signature::from_scalars(r, -*s).unwrap();
+        assert_ne!(high.normalize_s(), high);
+        // Mathematically valid, but malleated: Fabric refuses it.
+        let err = verify(&id.creator(), b"m", high.to_der().as_bytes()).unwrap_err();
+        assert!(format!("{err:#}").contains("high S"), "{err:#}");
     }
 
     #[test]
@@ -292,5 +294,31 @@ mod tests {
                 .contains("does not match")
         );
         assert!(verify(b"garbage", b"m", &sig).is_err());
+        assert!(verify(&a.creator(), b"m", b"garbage").is_err());
+    }
+
+    #[test]
+    fn pkcs8_and_sec1_keys_both_load() {
+        let dir = tempfile::tempdir().unwrap();
+        Identity::generate(dir.path()).unwrap();
+        let key_path = dir.path().join("keystore/priv_sk");
+        let pkcs8 = std::fs::read_to_string(&key_path).unwrap();
+        assert!(pkcs8.contains("BEGIN PRIVATE KEY"));
+        let secret = p256::SecretKey::from_pkcs8_pem(&pkcs8).unwrap();
+        let sec1 = secret.to_sec1_pem(p256::pkcs8::LineEnding::LF).unwrap();
+        assert!(sec1.contains("BEGIN EC PRIVATE KEY"));
+        // And back: p256 writes PKCS#8 too.
+        let rewritten = secret.to_pkcs8_pem(p256::pkcs8::LineEnding::LF).unwrap();
+        for pem in [pkcs8.as_str(), sec1.as_str(), rewritten.as_str()] {
+            std::fs::write(&key_path, pem).unwrap();
+            let id = Identity::load(dir.path(), "SampleOrg").unwrap();
+            let sig = id.sign(b"m").unwrap();
+            verify(&id.creator(), b"m", &sig).unwrap();
+        }
+        // A key that is not the certificate's is refused when loading.
+        let other = rcgen::KeyPair::generate().unwrap().serialize_pem();
+        std::fs::write(&key_path, other).unwrap();
+        let err = Identity::load(dir.path(), "SampleOrg").unwrap_err();
+        assert!(format!("{err:#}").contains("does not belong"), "{err:#}");
     }
 }

@@ -3,14 +3,21 @@
 //!
 //! # Layout
 //!
-//! - [`cli`]: the command line (`peer node start`, `peer chaincode …`).
+//! - [`cli`]: the command line (`peer node start`, `peer lifecycle chaincode …`,
+//!   `peer chaincode …`, `peer identity issue`).
+//! - [`lifecycle_cli`]: `peer lifecycle chaincode …`, printing as Fabric's CLI does
+//!   ([`gojson`]: Fabric's `--output json`).
+//! - [`names`]: Fabric's rules for channel, chaincode, version and label names.
 //! - [`config`]: `core.yaml` names, a YAML file, `CORE_…` overrides, defaults.
 //! - [`node`]: `peer node start`: chaincode listener, admin API, shutdown on signals.
-//! - [`admin`]: the admin service: install, execute signed proposals, list, stop.
+//! - [`admin`]: the admin service: every call a signed proposal, authenticated and authorized;
+//!   transactions (with Fabric 2.x's Init rule) and the lifecycle's functions.
 //! - [`transaction`]: checks signed proposals (header, transaction id, signature).
-//! - [`lifecycle`]: installed and instantiated chaincodes.
+//! - [`lifecycle`]: Fabric 2.x definitions (approved, committed, by sequence), 1.4 installs and
+//!   instantiations, packages by ID.
 //! - [`store`]: persistent state on redb (state, history, heights, chaincode records).
 //! - [`identity`]: client identities in Fabric's MSP layout, signing and verification.
+//! - [`msp`]: Fabric's MSP: CAs, admins, NodeOUs; authentication of creators; the development MSP.
 //! - [`client`]: the CLI's side of the admin API.
 //! - [`logging`]: `RUST_LOG` or `FABRIC_LOGGING_SPEC`.
 //!
@@ -27,9 +34,13 @@ pub mod admin;
 pub mod cli;
 pub mod client;
 pub mod config;
+pub mod gojson;
 pub mod identity;
 pub mod lifecycle;
+pub mod lifecycle_cli;
 pub mod logging;
+pub mod msp;
+pub mod names;
 pub mod node;
 pub mod store;
 pub mod transaction;

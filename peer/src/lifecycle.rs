@@ -1,133 +1,265 @@
-//! Installed and instantiated chaincodes (Fabric 1.4's lifecycle, simplified): install copies
-//! a package into the peer's data folder; instantiate makes a version the one a channel runs.
-//! Records are kept in the state database; system chaincodes are defined on every channel.
+//! The peer's chaincodes: Fabric 2.x definitions (approved for the peer's organisation,
+//! committed per channel, each with a sequence), Fabric 1.4 installs and instantiations, and
+//! the system chaincodes, defined on every channel.
+//!
+//! Packages of both kinds are kept by package ID in one [`PackageStore`]
+//! (`<peer.fileSystemPath>/lifecycle/chaincodes/<label>.<hash>.tar.gz`), so no two chaincodes
+//! can ever share a folder. Records live in the state database; every method that writes
+//! one blocks (call it from a blocking thread), lookups read memory only.
+//!
+//! Which definition a channel runs for a name: a system chaincode, else a committed 2.x
+//! definition (which takes over from a 1.4 instantiation of the same name, Fabric's
+//! migration rule), else the 1.4 instantiation.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
-use std::sync::RwLock;
+use std::path::PathBuf;
+use std::sync::{Arc, RwLock};
 
 use anyhow::{Context, Result, bail};
+use base64::Engine;
+use bytes::Bytes;
+use chaincode_package::{PackageId, PackageStore};
 use peer_support::{ChaincodeDefinition, ChaincodeDefinitions};
-use serde_json::json;
+use serde::{Deserialize, Serialize};
 use vm_api::{Ccid, ChaincodePackage};
 
 use crate::store::Store;
 
-/// An installed chaincode.
+/// The parameters of a Fabric 2.x chaincode definition that organisations agree on (all but
+/// the package, which each organisation picks for itself).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Params {
+    /// The chaincode's name.
+    pub name: String,
+    /// Its version (a label for people; the sequence orders definitions).
+    pub version: String,
+    /// 1 for the first definition, one more for each upgrade.
+    pub sequence: i64,
+    /// Whether the first transaction must be an `--isInit` one.
+    pub init_required: bool,
+    /// The endorsement plugin (`escc`).
+    pub endorsement_plugin: String,
+    /// The validation plugin (`vscc`).
+    pub validation_plugin: String,
+    /// The encoded `protos.ApplicationPolicy` (the endorsement policy).
+    #[serde(with = "b64")]
+    pub validation_parameter: Bytes,
+    /// The encoded `protos.CollectionConfigPackage`.
+    #[serde(with = "b64")]
+    pub collections: Bytes,
+    /// The collections' names, for the checks on private data calls.
+    pub collection_names: Vec<String>,
+}
+
+mod b64 {
+    use base64::Engine;
+    use bytes::Bytes;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(bytes: &Bytes, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&base64::engine::general_purpose::STANDARD.encode(bytes))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Bytes, D::Error> {
+        let text = String::deserialize(d)?;
+        base64::engine::general_purpose::STANDARD
+            .decode(text)
+            .map(Bytes::from)
+            .map_err(serde::de::Error::custom)
+    }
+}
+
+/// The peer's organisation's approval of a definition.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Approval {
+    /// What was approved.
+    pub params: Params,
+    /// The package this peer runs for it (`None`: approved without one, as an organisation
+    /// that endorses nothing does).
+    pub package_id: Option<PackageId>,
+}
+
+/// A definition committed on a channel.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Committed {
+    /// The definition.
+    pub params: Params,
+    /// The organisations' approvals when it was committed.
+    pub approvals: BTreeMap<String, bool>,
+}
+
+/// A chaincode installed the Fabric 1.4 way.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Installed {
     /// Name and version.
     pub ccid: Ccid,
     /// Platform (`binary`, `node`, …).
     pub platform: String,
-    /// Backend (container type).
+    /// Backend (container type) that built it.
     pub vm: String,
-    /// The peer's copy of the package.
-    pub path: PathBuf,
+    /// Where its code is: the package it was uploaded as, or (records of earlier releases)
+    /// a folder the peer copied it to.
+    pub code: LegacyCode,
 }
 
-impl Installed {
-    /// Its definition for the chaincode support.
-    pub fn definition(&self) -> ChaincodeDefinition {
-        ChaincodeDefinition::user(
-            self.ccid.clone(),
-            self.vm.clone(),
-            ChaincodePackage::legacy(&self.ccid, &self.platform, &self.path),
-        )
-    }
+/// Where a Fabric 1.4 install's code is.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LegacyCode {
+    /// An uploaded package, by ID.
+    Package(PackageId),
+    /// A folder or executable the peer copied (records written before packages).
+    Path(PathBuf),
+}
 
-    fn record(&self) -> Vec<u8> {
-        json!({
-            "name": self.ccid.name(),
-            "version": self.ccid.version(),
-            "platform": self.platform,
-            "vm": self.vm,
-            "path": self.path,
-        })
-        .to_string()
-        .into_bytes()
-    }
+#[derive(Serialize, Deserialize)]
+struct LegacyRecord {
+    name: String,
+    version: String,
+    platform: String,
+    vm: String,
+    #[serde(default)]
+    package_id: Option<PackageId>,
+    #[serde(default)]
+    path: Option<PathBuf>,
+}
 
-    fn from_record(bytes: &[u8]) -> Result<Self> {
-        let v: serde_json::Value = serde_json::from_slice(bytes)?;
-        let field = |k: &str| {
-            v[k].as_str()
-                .map(str::to_owned)
-                .with_context(|| format!("record lacks {k}"))
-        };
-        Ok(Self {
-            ccid: Ccid::new(field("name")?, field("version")?),
-            platform: field("platform")?,
-            vm: field("vm")?,
-            path: PathBuf::from(field("path")?),
-        })
+/// The launch package of an installed 2.x package.
+pub fn launch_package(installed: &chaincode_package::Installed) -> ChaincodePackage {
+    ChaincodePackage {
+        id: installed.id.to_string(),
+        kind: installed.metadata.kind.clone(),
+        code: installed.code_dir.clone(),
+        metadata_json: installed.metadata_json.clone(),
     }
+}
+
+#[derive(Default)]
+struct State {
+    legacy: BTreeMap<(String, String), Installed>,
+    instantiated: BTreeMap<(String, String), String>,
+    approved: BTreeMap<(String, String, i64), Approval>,
+    committed: BTreeMap<(String, String), Committed>,
+    /// Installed 2.x packages, as backends see them.
+    packages: BTreeMap<PackageId, ChaincodePackage>,
 }
 
 /// The peer's chaincodes.
 pub struct Lifecycle {
     store: Store,
-    packages: PathBuf,
+    packages: Arc<PackageStore>,
     system: BTreeMap<String, ChaincodeDefinition>,
-    installed: RwLock<BTreeMap<(String, String), Installed>>,
-    /// Version instantiated per (channel, name).
-    instantiated: RwLock<BTreeMap<(String, String), String>>,
+    state: RwLock<State>,
 }
 
 impl std::fmt::Debug for Lifecycle {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Lifecycle")
-            .field("packages", &self.packages)
+            .field("system", &self.system.keys().collect::<Vec<_>>())
             .finish_non_exhaustive()
     }
 }
 
-fn copy_tree(from: &Path, to: &Path) -> std::io::Result<()> {
-    let meta = std::fs::symlink_metadata(from)?;
-    if meta.file_type().is_symlink() {
-        let target = std::fs::read_link(from)?;
-        return std::os::unix::fs::symlink(target, to);
+/// How `passed` differs from `expected`, in Fabric's words; `None` when it does not.
+fn differences(expected: &Params, passed: &Params) -> Option<String> {
+    if expected.version != passed.version {
+        return Some(format!(
+            "expected Version '{}' does not match passed Version '{}'",
+            expected.version, passed.version
+        ));
     }
-    if meta.is_dir() {
-        std::fs::create_dir_all(to)?;
-        for entry in std::fs::read_dir(from)? {
-            let entry = entry?;
-            copy_tree(&entry.path(), &to.join(entry.file_name()))?;
-        }
-        return Ok(());
+    if expected.endorsement_plugin != passed.endorsement_plugin {
+        return Some(format!(
+            "expected EndorsementPlugin '{}' does not match passed EndorsementPlugin '{}'",
+            expected.endorsement_plugin, passed.endorsement_plugin
+        ));
     }
-    std::fs::copy(from, to).map(|_| ())
+    if expected.init_required != passed.init_required {
+        return Some(format!(
+            "expected InitRequired '{}' does not match passed InitRequired '{}'",
+            expected.init_required, passed.init_required
+        ));
+    }
+    if expected.validation_plugin != passed.validation_plugin {
+        return Some(format!(
+            "expected ValidationPlugin '{}' does not match passed ValidationPlugin '{}'",
+            expected.validation_plugin, passed.validation_plugin
+        ));
+    }
+    if expected.validation_parameter != passed.validation_parameter {
+        return Some(format!(
+            "expected ValidationParameter '{}' does not match passed ValidationParameter '{}'",
+            hex::encode(&expected.validation_parameter),
+            hex::encode(&passed.validation_parameter)
+        ));
+    }
+    if expected.collections != passed.collections {
+        return Some("Collections do not match".into());
+    }
+    None
 }
 
-fn read_lock<T>(lock: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
-    lock.read().unwrap_or_else(|e| e.into_inner())
-}
-
-fn write_lock<T>(lock: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
-    lock.write().unwrap_or_else(|e| e.into_inner())
+fn sequence_error(requested: i64, next: i64) -> anyhow::Error {
+    anyhow::anyhow!("requested sequence is {requested}, but new definition must be sequence {next}")
 }
 
 impl Lifecycle {
-    /// Loads the records of `store`; packages live under `packages`. `system` are the system
-    /// chaincodes, defined on every channel.
-    pub fn load(store: Store, packages: PathBuf, system: Vec<Ccid>) -> Result<Self> {
-        let mut installed = BTreeMap::new();
-        let mut instantiated = BTreeMap::new();
+    /// Loads the records of `store` and the packages of `packages`. `system` are the system
+    /// chaincodes, defined on every channel. Blocking.
+    pub fn load(store: Store, packages: Arc<PackageStore>, system: Vec<Ccid>) -> Result<Self> {
+        let mut state = State::default();
+        for installed in packages
+            .list()
+            .context("cannot list the installed packages")?
+        {
+            state
+                .packages
+                .insert(installed.id.clone(), launch_package(&installed));
+        }
         for (key, value) in store.records()? {
-            if key.starts_with("installed/") {
-                let cc = Installed::from_record(&value)
-                    .with_context(|| format!("chaincode record {key} is corrupt"))?;
-                installed.insert(
-                    (cc.ccid.name().to_owned(), cc.ccid.version().to_owned()),
-                    cc,
-                );
-            } else if let Some(rest) = key.strip_prefix("instantiated/")
-                && let Some((channel, name)) = rest.split_once('/')
-            {
-                instantiated.insert(
-                    (channel.to_owned(), name.to_owned()),
-                    String::from_utf8_lossy(&value).into_owned(),
-                );
+            let corrupt = || format!("chaincode record {key} is corrupt");
+            let mut parts = key.split('/');
+            match (parts.next(), parts.next(), parts.next(), parts.next()) {
+                (Some("installed"), Some(_), None, None) => {
+                    let r: LegacyRecord = serde_json::from_slice(&value).with_context(corrupt)?;
+                    let code = match (r.package_id, r.path) {
+                        (Some(id), _) => LegacyCode::Package(id),
+                        (None, Some(path)) => LegacyCode::Path(path),
+                        (None, None) => bail!("{}: it names no code", corrupt()),
+                    };
+                    let ccid = Ccid::new(r.name, r.version);
+                    state.legacy.insert(
+                        (ccid.name().to_owned(), ccid.version().to_owned()),
+                        Installed {
+                            ccid,
+                            platform: r.platform,
+                            vm: r.vm,
+                            code,
+                        },
+                    );
+                }
+                (Some("instantiated"), Some(channel), Some(name), None) => {
+                    state.instantiated.insert(
+                        (channel.to_owned(), name.to_owned()),
+                        String::from_utf8_lossy(&value).into_owned(),
+                    );
+                }
+                (Some("approved"), Some(channel), Some(name), Some(seq)) => {
+                    let approval: Approval =
+                        serde_json::from_slice(&value).with_context(corrupt)?;
+                    let seq: i64 = seq.parse().with_context(corrupt)?;
+                    state
+                        .approved
+                        .insert((channel.to_owned(), name.to_owned(), seq), approval);
+                }
+                (Some("committed"), Some(channel), Some(name), None) => {
+                    let committed: Committed =
+                        serde_json::from_slice(&value).with_context(corrupt)?;
+                    state
+                        .committed
+                        .insert((channel.to_owned(), name.to_owned()), committed);
+                }
+                _ => tracing::warn!(record = %key, "unknown chaincode record ignored"),
             }
         }
         Ok(Self {
@@ -137,125 +269,404 @@ impl Lifecycle {
                 .into_iter()
                 .map(|c| (c.name().to_owned(), ChaincodeDefinition::system(c)))
                 .collect(),
-            installed: RwLock::new(installed),
-            instantiated: RwLock::new(instantiated),
+            state: RwLock::new(state),
         })
     }
 
-    /// Copies the package of `name:version` from `source` (an executable or a folder) into
-    /// the peer and returns where the copy is; [`record`](Self::record) makes it installed.
-    pub fn copy_package(&self, ccid: &Ccid, source: &Path) -> Result<PathBuf> {
-        let key = (ccid.name().to_owned(), ccid.version().to_owned());
-        if self.system.contains_key(ccid.name()) {
-            bail!("{} is the name of a system chaincode", ccid.name());
-        }
-        if read_lock(&self.installed).contains_key(&key) {
-            bail!("chaincode {ccid} is installed already");
-        }
-        let meta = std::fs::metadata(source)
-            .with_context(|| format!("cannot read the package {}", source.display()))?;
-        let dir = self.packages.join(ccid.dashed());
-        if dir.exists() {
-            std::fs::remove_dir_all(&dir)
-                .with_context(|| format!("cannot clear {}", dir.display()))?;
-        }
-        std::fs::create_dir_all(&dir)
-            .with_context(|| format!("cannot create {}", dir.display()))?;
-        if meta.is_dir() {
-            let to = dir.join("src");
-            copy_tree(source, &to)
-                .with_context(|| format!("cannot copy {} into the peer", source.display()))?;
-            Ok(to)
-        } else {
-            let name = source.file_name().context("the package has no file name")?;
-            let to = dir.join(name);
-            std::fs::copy(source, &to)
-                .with_context(|| format!("cannot copy {} into the peer", source.display()))?;
-            Ok(to)
-        }
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, State> {
+        self.state.read().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Removes a copy [`copy_package`](Self::copy_package) made for a package that was not
-    /// installed after all (its build failed).
-    pub fn discard_package(&self, ccid: &Ccid) {
-        let dir = self.packages.join(ccid.dashed());
-        if let Err(e) = std::fs::remove_dir_all(&dir) {
-            tracing::warn!(chaincode = %ccid, error = %e, "cannot remove {}", dir.display());
-        }
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, State> {
+        self.state.write().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Records `name:version`, copied to `path`, as installed: of `platform`, run by `vm`.
-    pub fn record(&self, ccid: Ccid, platform: &str, vm: &str, path: PathBuf) -> Result<Installed> {
-        let key = (ccid.name().to_owned(), ccid.version().to_owned());
-        let installed = Installed {
-            ccid: ccid.clone(),
-            platform: platform.to_owned(),
-            vm: vm.to_owned(),
-            path,
-        };
+    /// The package store.
+    pub fn package_store(&self) -> &Arc<PackageStore> {
+        &self.packages
+    }
+
+    /// Whether `name` is a system chaincode's.
+    pub fn is_system(&self, name: &str) -> bool {
+        self.system.contains_key(name)
+    }
+
+    // ---- Fabric 2.x packages -------------------------------------------------------------
+
+    /// Notes an installed 2.x package.
+    pub fn add_package(&self, package: ChaincodePackage) -> Result<()> {
+        let id: PackageId = package.id.parse()?;
+        self.write().packages.insert(id, package);
+        Ok(())
+    }
+
+    /// Every installed 2.x package with the definitions that name it:
+    /// `(id, [(channel, name, version)])`.
+    pub fn packages(&self) -> Vec<(PackageId, Vec<(String, String, String)>)> {
+        let state = self.read();
+        state
+            .packages
+            .keys()
+            .map(|id| {
+                let users = state
+                    .committed
+                    .iter()
+                    .filter(|((channel, name), c)| {
+                        Self::package_of(&state, channel, name, c.params.sequence) == Some(id)
+                    })
+                    .map(|((channel, name), c)| {
+                        (channel.clone(), name.clone(), c.params.version.clone())
+                    })
+                    .collect();
+                (id.clone(), users)
+            })
+            .collect()
+    }
+
+    /// The installed package `id`, as backends see it.
+    pub fn packages_by_id(&self, id: &PackageId) -> Option<ChaincodePackage> {
+        self.read().packages.get(id).cloned()
+    }
+
+    /// Whether package `id` is installed.
+    pub fn has_package(&self, id: &PackageId) -> bool {
+        self.read().packages.contains_key(id)
+    }
+
+    fn package_of<'a>(
+        state: &'a State,
+        channel: &str,
+        name: &str,
+        sequence: i64,
+    ) -> Option<&'a PackageId> {
+        state
+            .approved
+            .get(&(channel.to_owned(), name.to_owned(), sequence))
+            .and_then(|a| a.package_id.as_ref())
+    }
+
+    // ---- Fabric 2.x definitions ----------------------------------------------------------
+
+    /// The sequence committed for `name` on `channel` (0: none).
+    pub fn committed_sequence(&self, channel: &str, name: &str) -> i64 {
+        self.read()
+            .committed
+            .get(&(channel.to_owned(), name.to_owned()))
+            .map_or(0, |c| c.params.sequence)
+    }
+
+    /// Records the organisation's approval of `approval` on `channel`, as Fabric allows it:
+    /// for the next sequence, or for the committed one with the same parameters (to pick
+    /// another package). Blocking.
+    pub fn approve(&self, channel: &str, approval: Approval) -> Result<()> {
+        let params = &approval.params;
+        if self.is_system(&params.name) {
+            bail!("{} is the name of a system chaincode", params.name);
+        }
+        if let Some(id) = &approval.package_id
+            && !self.has_package(id)
+        {
+            bail!("chaincode install package '{id}' not found");
+        }
+        let committed = self
+            .read()
+            .committed
+            .get(&(channel.to_owned(), params.name.clone()))
+            .cloned();
+        let current = committed.as_ref().map_or(0, |c| c.params.sequence);
+        let (seq, name) = (params.sequence, &params.name);
+        if seq < 1 {
+            bail!("requested sequence is {seq}, but first definable sequence number is 1");
+        }
+        if seq < current {
+            bail!("currently defined sequence {current} is larger than requested sequence {seq}");
+        }
+        if seq > current + 1 {
+            bail!(
+                "requested sequence {seq} is larger than the next available sequence number {}",
+                current + 1
+            );
+        }
+        if let Some(committed) = committed.filter(|_| seq == current) {
+            if let Some(diff) = differences(&committed.params, params) {
+                bail!(
+                    "attempted to redefine the current committed sequence ({current}) for namespace {name} with different parameters: {diff}"
+                );
+            }
+            if self.approved(channel, name, seq).as_ref() == Some(&approval) {
+                bail!(
+                    "attempted to redefine the current committed sequence ({current}) for namespace {name}"
+                );
+            }
+        } else if self.approved(channel, name, seq).as_ref() == Some(&approval) {
+            bail!(
+                "attempted to redefine uncommitted sequence ({seq}) for namespace {name} with unchanged content"
+            );
+        }
+        let key = format!("approved/{channel}/{}/{}", params.name, params.sequence);
         self.store
-            .put_record(&format!("installed/{ccid}"), &installed.record())?;
-        write_lock(&self.installed).insert(key, installed.clone());
-        Ok(installed)
+            .put_record(&key, &serde_json::to_vec(&approval)?)?;
+        self.write().approved.insert(
+            (channel.to_owned(), params.name.clone(), params.sequence),
+            approval,
+        );
+        Ok(())
     }
 
-    /// Installs `name:version` from `source`, run by `vm`: [`copy_package`](Self::copy_package)
-    /// then [`record`](Self::record).
-    pub fn install(
+    /// The organisation's approval of `name` at `sequence` (0: the latest) on `channel`.
+    pub fn approved(&self, channel: &str, name: &str, sequence: i64) -> Option<Approval> {
+        let state = self.read();
+        if sequence > 0 {
+            return state
+                .approved
+                .get(&(channel.to_owned(), name.to_owned(), sequence))
+                .cloned();
+        }
+        state
+            .approved
+            .range((channel.to_owned(), name.to_owned(), i64::MIN)..)
+            .take_while(|((c, n, _), _)| c == channel && n == name)
+            .last()
+            .map(|(_, a)| a.clone())
+    }
+
+    /// Which organisations approved exactly `params` on `channel`: this peer's one org.
+    pub fn approvals(&self, channel: &str, params: &Params, mspid: &str) -> BTreeMap<String, bool> {
+        let agreed = self
+            .approved(channel, &params.name, params.sequence)
+            .is_some_and(|a| &a.params == params);
+        BTreeMap::from([(mspid.to_owned(), agreed)])
+    }
+
+    /// Checks that `params` could be committed on `channel` now (the next sequence); the
+    /// approvals.
+    pub fn check_commit_readiness(
+        &self,
+        channel: &str,
+        params: &Params,
+        mspid: &str,
+    ) -> Result<BTreeMap<String, bool>> {
+        let next = self.committed_sequence(channel, &params.name) + 1;
+        if params.sequence != next {
+            return Err(sequence_error(params.sequence, next));
+        }
+        Ok(self.approvals(channel, params, mspid))
+    }
+
+    /// Commits `params` on `channel` if the peer's organisation approved exactly it; returns
+    /// the package IDs that no committed definition uses any more (to stop). Blocking.
+    pub fn commit(&self, channel: &str, params: Params, mspid: &str) -> Result<Vec<PackageId>> {
+        let approvals = self.check_commit_readiness(channel, &params, mspid)?;
+        if !approvals.values().all(|agreed| *agreed) {
+            bail!("chaincode definition not agreed to by this org ({mspid})");
+        }
+        let before = self.used_packages();
+        let committed = Committed {
+            params: params.clone(),
+            approvals,
+        };
+        self.store.put_record(
+            &format!("committed/{channel}/{}", params.name),
+            &serde_json::to_vec(&committed)?,
+        )?;
+        self.write()
+            .committed
+            .insert((channel.to_owned(), params.name.clone()), committed);
+        let after = self.used_packages();
+        Ok(before
+            .into_iter()
+            .filter(|id| !after.contains(id))
+            .collect())
+    }
+
+    fn used_packages(&self) -> Vec<PackageId> {
+        let state = self.read();
+        state
+            .committed
+            .iter()
+            .filter_map(|((channel, name), c)| {
+                Self::package_of(&state, channel, name, c.params.sequence).cloned()
+            })
+            .collect()
+    }
+
+    /// The committed definition of `name` on `channel`.
+    pub fn committed(&self, channel: &str, name: &str) -> Option<Committed> {
+        self.read()
+            .committed
+            .get(&(channel.to_owned(), name.to_owned()))
+            .cloned()
+    }
+
+    /// Every definition committed on `channel`, by name.
+    pub fn committed_on(&self, channel: &str) -> Vec<Committed> {
+        self.read()
+            .committed
+            .iter()
+            .filter(|((c, _), _)| c == channel)
+            .map(|(_, c)| c.clone())
+            .collect()
+    }
+
+    /// The launch definition of a committed 2.x chaincode, if `name` has one on `channel`.
+    fn packaged_definition(
+        &self,
+        channel: &str,
+        name: &str,
+    ) -> Option<peer_support::Result<ChaincodeDefinition>> {
+        let state = self.read();
+        let committed = state
+            .committed
+            .get(&(channel.to_owned(), name.to_owned()))?;
+        let package = Self::package_of(&state, channel, name, committed.params.sequence)
+            .and_then(|id| state.packages.get(id));
+        Some(match package {
+            Some(package) => Ok(ChaincodeDefinition::packaged(name, package.clone())
+                .with_collections(committed.params.collection_names.clone())),
+            None => Err(peer_support::Error::NotInstalled {
+                name: name.to_owned(),
+            }),
+        })
+    }
+
+    /// The definitions (one per channel and name) that run package `id`.
+    pub fn definitions_running(&self, id: &PackageId) -> Vec<ChaincodeDefinition> {
+        let users: Vec<(String, String)> = {
+            let state = self.read();
+            state
+                .committed
+                .iter()
+                .filter(|((channel, name), c)| {
+                    Self::package_of(&state, channel, name, c.params.sequence) == Some(id)
+                })
+                .map(|(key, _)| key.clone())
+                .collect()
+        };
+        users
+            .into_iter()
+            .filter_map(|(channel, name)| self.packaged_definition(&channel, &name)?.ok())
+            .collect()
+    }
+
+    // ---- Fabric 1.4 ------------------------------------------------------------------------
+
+    /// Records `ccid` as installed from package `id`: of `platform`, built by `vm`. Blocking.
+    pub fn record_legacy(
         &self,
         ccid: Ccid,
         platform: &str,
         vm: &str,
-        source: &Path,
+        id: PackageId,
     ) -> Result<Installed> {
-        let path = self.copy_package(&ccid, source)?;
-        self.record(ccid, platform, vm, path)
+        if self.is_system(ccid.name()) {
+            bail!("{} is the name of a system chaincode", ccid.name());
+        }
+        let record = LegacyRecord {
+            name: ccid.name().to_owned(),
+            version: ccid.version().to_owned(),
+            platform: platform.to_owned(),
+            vm: vm.to_owned(),
+            package_id: Some(id.clone()),
+            path: None,
+        };
+        let installed = Installed {
+            ccid: ccid.clone(),
+            platform: platform.to_owned(),
+            vm: vm.to_owned(),
+            code: LegacyCode::Package(id),
+        };
+        let key = (ccid.name().to_owned(), ccid.version().to_owned());
+        let mut state = self.write();
+        if state.legacy.contains_key(&key) {
+            bail!("chaincode {ccid} is installed already");
+        }
+        self.store
+            .put_record(&format!("installed/{ccid}"), &serde_json::to_vec(&record)?)?;
+        state.legacy.insert(key, installed.clone());
+        Ok(installed)
     }
 
-    /// The installed `name:version`.
+    /// Whether some 1.4 install uses package `id`.
+    pub fn legacy_uses(&self, id: &PackageId) -> bool {
+        self.read()
+            .legacy
+            .values()
+            .any(|i| i.code == LegacyCode::Package(id.clone()))
+    }
+
+    /// The 1.4 definition of an install.
+    pub fn legacy_definition(
+        &self,
+        installed: &Installed,
+    ) -> peer_support::Result<ChaincodeDefinition> {
+        let code = match &installed.code {
+            LegacyCode::Path(path) => path.clone(),
+            LegacyCode::Package(id) => self
+                .read()
+                .packages
+                .get(id)
+                .map(|p| p.code.clone())
+                .ok_or_else(|| peer_support::Error::NotInstalled {
+                    name: installed.ccid.name().to_owned(),
+                })?,
+        };
+        let package = ChaincodePackage::legacy(&installed.ccid, &installed.platform, code);
+        Ok(ChaincodeDefinition::user(
+            installed.ccid.clone(),
+            installed.vm.clone(),
+            package,
+        ))
+    }
+
+    /// The installed 1.4 `name:version`.
     pub fn installed(&self, name: &str, version: &str) -> Option<Installed> {
-        read_lock(&self.installed)
+        self.read()
+            .legacy
             .get(&(name.to_owned(), version.to_owned()))
             .cloned()
     }
 
-    /// Every installed chaincode.
+    /// Every 1.4 install.
     pub fn all_installed(&self) -> Vec<Installed> {
-        read_lock(&self.installed).values().cloned().collect()
+        self.read().legacy.values().cloned().collect()
     }
 
-    /// Every installed version of `name`.
+    /// Every installed 1.4 version of `name`.
     pub fn versions_of(&self, name: &str) -> Vec<Installed> {
-        read_lock(&self.installed)
+        self.read()
+            .legacy
             .values()
             .filter(|i| i.ccid.name() == name)
             .cloned()
             .collect()
     }
 
-    /// Records that `channel` runs `name` at `version`.
+    /// Records that `channel` runs the 1.4 `name` at `version`. Blocking.
     pub fn instantiate(&self, channel: &str, name: &str, version: &str) -> Result<()> {
         self.store.put_record(
             &format!("instantiated/{channel}/{name}"),
             version.as_bytes(),
         )?;
-        write_lock(&self.instantiated)
+        self.write()
+            .instantiated
             .insert((channel.to_owned(), name.to_owned()), version.to_owned());
         Ok(())
     }
 
-    /// The chaincodes instantiated on `channel`, with their versions.
+    /// The 1.4 chaincodes instantiated on `channel`, with their versions.
     pub fn instantiated_on(&self, channel: &str) -> Vec<(String, String)> {
-        read_lock(&self.instantiated)
+        self.read()
+            .instantiated
             .iter()
             .filter(|((c, _), _)| c == channel)
             .map(|((_, n), v)| (n.clone(), v.clone()))
             .collect()
     }
 
-    /// The channels `name:version` is instantiated on.
+    /// The channels the 1.4 `name:version` is instantiated on.
     pub fn channels_of(&self, ccid: &Ccid) -> Vec<String> {
-        read_lock(&self.instantiated)
+        self.read()
+            .instantiated
             .iter()
             .filter(|((_, n), v)| n == ccid.name() && v.as_str() == ccid.version())
             .map(|((c, _), _)| c.clone())
@@ -263,80 +674,36 @@ impl Lifecycle {
     }
 }
 
+/// The key of the state entry, in a chaincode's own namespace, holding the version its Init
+/// ran for (Fabric's: a NUL, the largest code point, `initialized`; no key a chaincode can
+/// write through the shim starts that way).
+pub const INITIALIZED_KEY: &str = "\u{0}\u{10FFFF}initialized";
+
 impl ChaincodeDefinitions for Lifecycle {
     fn definition(&self, channel: &str, name: &str) -> peer_support::Result<ChaincodeDefinition> {
         if let Some(def) = self.system.get(name) {
             return Ok(def.clone());
         }
-        let version = read_lock(&self.instantiated)
+        if let Some(def) = self.packaged_definition(channel, name) {
+            return def;
+        }
+        let version = self
+            .read()
+            .instantiated
             .get(&(channel.to_owned(), name.to_owned()))
             .cloned();
         let unknown = || peer_support::Error::UnknownChaincode {
             name: name.to_owned(),
             channel: channel.to_owned(),
         };
-        let version = version.ok_or_else(unknown)?;
-        self.installed(name, &version)
-            .map(|i| i.definition())
-            .ok_or_else(unknown)
+        let installed = version
+            .and_then(|v| self.installed(name, &v))
+            .ok_or_else(unknown)?;
+        self.legacy_definition(&installed)
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn install_copies_and_records_and_instantiate_defines_per_channel() {
-        let dir = tempfile::tempdir().unwrap();
-        let pkg = dir.path().join("pkg");
-        std::fs::create_dir_all(pkg.join("lib")).unwrap();
-        std::fs::write(pkg.join("package.json"), "{}").unwrap();
-        std::os::unix::fs::symlink("/nonexistent/node_modules", pkg.join("node_modules")).unwrap();
-        let db = dir.path().join("db.redb");
-        {
-            let life = Lifecycle::load(
-                Store::open(&db).unwrap(),
-                dir.path().join("packages"),
-                vec![Ccid::new("kvscc", "1")],
-            )
-            .unwrap();
-            let cc = life
-                .install(Ccid::new("kv", "1"), "node", "PROCESS", &pkg)
-                .unwrap();
-            assert!(cc.path.join("package.json").is_file());
-            assert!(
-                std::fs::symlink_metadata(cc.path.join("node_modules"))
-                    .unwrap()
-                    .file_type()
-                    .is_symlink()
-            );
-            assert!(
-                life.install(Ccid::new("kv", "1"), "node", "PROCESS", &pkg)
-                    .unwrap_err()
-                    .to_string()
-                    .contains("installed already")
-            );
-            assert!(
-                life.install(Ccid::new("kvscc", "2"), "node", "PROCESS", &pkg)
-                    .is_err()
-            );
-            assert!(life.definition("ch", "kv").is_err(), "not instantiated yet");
-            life.instantiate("ch", "kv", "1").unwrap();
-        }
-        let life = Lifecycle::load(
-            Store::open(&db).unwrap(),
-            dir.path().join("packages"),
-            vec![Ccid::new("kvscc", "1")],
-        )
-        .unwrap();
-        let def = life.definition("ch", "kv").unwrap();
-        assert_eq!(
-            (def.ccid.version(), def.container_type.as_deref()),
-            ("1", Some("PROCESS"))
-        );
-        assert!(life.definition("other", "kv").is_err());
-        assert!(life.definition("any", "kvscc").unwrap().is_system());
-        assert_eq!(life.channels_of(&Ccid::new("kv", "1")), ["ch"]);
-    }
+/// Encodes `bytes` as the base64 Fabric's JSON outputs use.
+pub fn base64(bytes: &[u8]) -> String {
+    base64::engine::general_purpose::STANDARD.encode(bytes)
 }

@@ -6,7 +6,7 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use peer::cli::{Cli, Command, NodeCommand};
+use peer::cli::{Cli, Command, IdentityCommand, LifecycleCommand, NodeCommand};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -32,6 +32,37 @@ fn main() -> ExitCode {
             Command::Chaincode(command) => {
                 peer::logging::init("warn");
                 peer::client::run(command).await
+            }
+            Command::Lifecycle(LifecycleCommand::Chaincode(command)) => {
+                peer::logging::init("warn");
+                peer::lifecycle_cli::run(command).await
+            }
+            Command::Identity(IdentityCommand::Issue {
+                name,
+                output,
+                admin,
+                config,
+            }) => {
+                let settings =
+                    peer::config::settings(config.as_deref(), |k| std::env::var(k).ok())?;
+                let config = peer::config::PeerConfig::from_settings(settings, false)?;
+                let role = if admin {
+                    peer::msp::Role::Admin
+                } else {
+                    peer::msp::Role::Member
+                };
+                peer::msp::dev::issue(&config.file_system_path, &name, &output, role)?;
+                eprintln!(
+                    "Issued {} identity {name} of {} in {}",
+                    if admin {
+                        "an administrator"
+                    } else {
+                        "a member"
+                    },
+                    config.local_msp_id,
+                    output.display()
+                );
+                Ok(ExitCode::SUCCESS)
             }
         }
     });

@@ -11,10 +11,15 @@ use proto::admin::admin_server::AdminServer;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
+use std::path::{Path, PathBuf};
+
+use chaincode_package::PackageStore;
+
 use crate::admin::{AdminService, Node};
-use crate::config::PeerConfig;
-use crate::identity::Identity;
+use crate::client::MAX_MESSAGE;
+use crate::config::{AdminTls, PeerConfig};
 use crate::lifecycle::Lifecycle;
+use crate::msp::{Msp, MspManager};
 use crate::store::Store;
 
 /// Binds `address` for the configuration key `key`, with an error naming both.
@@ -35,18 +40,85 @@ async fn terminated() -> Result<&'static str> {
     })
 }
 
+/// The admin API's TLS: the configured certificate, or one generated into `<data>/tls/`
+/// (with its CA beside it, for clients' `--cafile`); client certificates checked against
+/// `peer.tls.clientRootCAs.files` (or `peer.tls.rootcert.file`) when required.
+async fn admin_tls(
+    tls: &AdminTls,
+    data: &Path,
+    listen: std::net::SocketAddr,
+) -> Result<tonic::transport::ServerTlsConfig> {
+    let (tls, data) = (tls.clone(), data.to_owned());
+    tokio::task::spawn_blocking(move || {
+        let (cert, key, generated_ca) = match (&tls.cert, &tls.key) {
+            (Some(cert), Some(key)) => (cert.clone(), key.clone(), None),
+            _ => {
+                let mut hosts = vec!["localhost".to_owned(), "127.0.0.1".to_owned()];
+                if !listen.ip().is_unspecified() {
+                    hosts.push(listen.ip().to_string());
+                }
+                let (cert, key, ca) = crate::msp::dev::tls_server_cert(&data.join("tls"), &hosts)?;
+                tracing::info!(cert = %cert.display(), ca = %ca.display(), "TLS certificate generated for the admin API");
+                (cert, key, Some(ca))
+            }
+        };
+        let read = |p: &Path| std::fs::read(p).with_context(|| format!("cannot read {}", p.display()));
+        let mut config = tonic::transport::ServerTlsConfig::new()
+            .identity(tonic::transport::Identity::from_pem(read(&cert)?, read(&key)?));
+        if tls.client_auth_required {
+            let mut roots = Vec::new();
+            let files: Vec<PathBuf> = if tls.client_root_cas.is_empty() {
+                tls.root_cert.iter().cloned().chain(generated_ca).collect()
+            } else {
+                tls.client_root_cas.clone()
+            };
+            for file in &files {
+                roots.extend(read(file)?);
+                roots.push(b'\n');
+            }
+            config = config
+                .client_ca_root(tonic::transport::Certificate::from_pem(roots))
+                .client_auth_optional(false);
+        }
+        Ok(config)
+    })
+    .await?
+}
+
 /// Runs the peer until it is told to stop.
 pub async fn start(config: PeerConfig) -> Result<()> {
     let data = &config.file_system_path;
     std::fs::create_dir_all(data)
         .with_context(|| format!("cannot create peer.fileSystemPath {}", data.display()))?;
-    // The development identity clients sign with, unless they bring their own.
-    Identity::load_or_create(&config.msp_dir, &config.local_msp_id).with_context(|| {
-        format!(
-            "cannot prepare the identity in {}",
-            config.msp_dir.display()
-        )
-    })?;
+    // The organisation's MSP: the configured one, or a development MSP made in the data
+    // folder on first start (a CA and an administrator the CLI signs with by default).
+    let msps = {
+        let (data, msp_dir, mspid, trusted) = (
+            data.clone(),
+            config.msp_dir.clone(),
+            config.local_msp_id.clone(),
+            config.trusted_msps.clone(),
+        );
+        tokio::task::spawn_blocking(move || -> Result<MspManager> {
+            if msp_dir == data.join("msp") {
+                crate::msp::dev::create(&data, &mspid).with_context(|| {
+                    format!("cannot make the development MSP in {}", data.display())
+                })?;
+            }
+            let local = Msp::load(&msp_dir, &mspid)
+                .with_context(|| format!("cannot load peer.mspConfigPath {}", msp_dir.display()))?;
+            let trusted = trusted
+                .iter()
+                .map(|(id, dir)| {
+                    Msp::load(dir, id).with_context(|| {
+                        format!("cannot load peer.trustedMSPs {id}: {}", dir.display())
+                    })
+                })
+                .collect::<Result<Vec<_>>>()?;
+            Ok(MspManager::new(local, trusted))
+        })
+        .await??
+    };
     let store = Store::open(&data.join("ledger.redb"))?;
     // The system chaincodes are the ones built into the linked backends.
     let system: Vec<vm_api::Ccid> = peer_support::builtin_chaincodes()
@@ -54,9 +126,17 @@ pub async fn start(config: PeerConfig) -> Result<()> {
         .into_iter()
         .map(|(_, ccid)| ccid)
         .collect();
+    // Packages (Fabric 2.x installs and 1.4 uploads alike), by package ID.
+    let packages = Arc::new(
+        PackageStore::open(
+            &data.join("lifecycle"),
+            chaincode_package::Limits::default(),
+        )
+        .map_err(|e| anyhow::anyhow!("cannot open the package store: {e}"))?,
+    );
     let lifecycle = Arc::new(Lifecycle::load(
         store.clone(),
-        data.join("chaincodes"),
+        packages.clone(),
         system.clone(),
     )?);
     let ledgers = {
@@ -68,6 +148,7 @@ pub async fn start(config: PeerConfig) -> Result<()> {
     let support = ChaincodeSupport::builder(config.support.clone())
         .definitions(lifecycle.clone())
         .ledgers(ledgers.clone())
+        .packages(packages)
         .build()
         .map_err(|e| anyhow::anyhow!("{}", e.report()))?;
 
@@ -110,10 +191,24 @@ pub async fn start(config: PeerConfig) -> Result<()> {
         lifecycle,
         ledgers,
         store,
+        msps: Arc::new(msps),
+        mspid: config.local_msp_id.clone(),
+        changes: tokio::sync::Mutex::new(()),
     });
+    node.launch_committed();
+    let mut server = tonic::transport::Server::builder();
+    if let Some(tls) = &config.tls {
+        server = server
+            .tls_config(admin_tls(tls, data, config.listen_address).await?)
+            .context("invalid TLS configuration (peer.tls)")?;
+    }
     let admin_server = tokio::spawn(
-        tonic::transport::Server::builder()
-            .add_service(AdminServer::new(AdminService::new(node)))
+        server
+            .add_service(
+                AdminServer::new(AdminService::new(node))
+                    .max_decoding_message_size(MAX_MESSAGE)
+                    .max_encoding_message_size(MAX_MESSAGE),
+            )
             .serve_with_incoming_shutdown(
                 tonic::transport::server::TcpIncoming::from(admin_listener)
                     .with_nodelay(Some(true)),
@@ -127,6 +222,7 @@ pub async fn start(config: PeerConfig) -> Result<()> {
         data = %data.display(),
         mode = if config.support.dev_mode { "dev" } else { "net" },
         tls = config.support.tls_enabled(),
+        mspid = %config.local_msp_id,
         system_chaincodes = %system.iter().map(|c| c.to_string()).collect::<Vec<_>>().join(", "),
         "peer started"
     );

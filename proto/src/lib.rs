@@ -2,10 +2,10 @@
 //!
 //! # Layout
 //!
-//! - [`protos`], [`common`], [`msp`], [`queryresult`]: the protobuf packages of the same names,
-//!   generated at build time from this crate's own `.proto` files (see `protos/`), with the
-//!   gRPC services `protos.ChaincodeSupport` (the peer serves it, chaincodes dial it) and
-//!   `protos.Chaincode` (chaincode as a service: the chaincode serves it, the peer dials).
+//! - [`protos`], [`common`], [`msp`], [`queryresult`], [`lifecycle`]: the protobuf packages of
+//!   the same names, generated at build time from this crate's own `.proto` files (see `protos/`),
+//!   with the gRPC services `protos.ChaincodeSupport` (the peer serves it, chaincodes dial it)
+//!   and `protos.Chaincode` (chaincode as a service: the chaincode serves it, the peer dials).
 //! - [`message`]: small constructors and accessors for [`protos::ChaincodeMessage`] and
 //!   [`protos::Response`].
 //! - [`stream`]: [`stream::ChaincodeStream`], one end of a chaincode conversation, the seam
@@ -42,14 +42,17 @@ mod tx_key;
 pub use message::MessageType;
 pub use tx_key::{TxKey, TxKeyRef};
 
-/// Fabric's `protos` package: the chaincode messages, proposals and responses, and the
-/// `ChaincodeSupport` and `Chaincode` gRPC services.
+/// Fabric's `protos` package: the chaincode messages, proposals and responses, application
+/// policies, private data collection configurations, and the `ChaincodeSupport` and `Chaincode`
+/// gRPC services.
 #[allow(missing_docs, clippy::all, clippy::pedantic)]
 pub mod protos {
     include!(concat!(env!("OUT_DIR"), "/protos.rs"));
 }
 
-/// Fabric's `common` package: transaction headers.
+/// Fabric's `common` package: transaction headers, policies (`SignaturePolicyEnvelope`,
+/// `ImplicitMetaPolicy`) and the MSP principals they name (`MSPPrincipal`, `MSPRole`: Fabric
+/// declares them in `msp/msp_principal.proto` but in package `common`).
 #[allow(missing_docs, clippy::all, clippy::pedantic)]
 pub mod common {
     include!(concat!(env!("OUT_DIR"), "/common.rs"));
@@ -65,6 +68,13 @@ pub mod msp {
 #[allow(missing_docs, clippy::all, clippy::pedantic)]
 pub mod queryresult {
     include!(concat!(env!("OUT_DIR"), "/queryresult.rs"));
+}
+
+/// Fabric's `lifecycle` package: the arguments and results of the `_lifecycle` system
+/// chaincode's functions (`InstallChaincodeArgs`, `ApproveChaincodeDefinitionForMyOrgArgs`, …).
+#[allow(missing_docs, clippy::all, clippy::pedantic)]
+pub mod lifecycle {
+    include!(concat!(env!("OUT_DIR"), "/lifecycle.rs"));
 }
 
 /// Our own packages (`ccrt.*`), not part of Fabric.

@@ -21,6 +21,7 @@ use shim::{Chaincode, ChaincodeStub, Response};
 /// | `setmeta` / `getmeta` | key name (value) | sets / reads a metadata entry |
 /// | `event` | name payload | sets an event, `ok` |
 /// | `whoami` | | JSON `{"txid","channel","mspid"}` |
+/// | `pput` / `pget` | collection key (value) | writes / reads private data in a collection |
 /// | `transient` | name | the value of that transient input (private, never on the ledger) |
 /// | `call` | chaincode function args… | the callee's payload |
 /// | `fail` | message | error with that message |
@@ -48,6 +49,15 @@ impl KvChaincode {
                 stub.put_state(arg(0), arg(1).to_owned()).await?;
                 shim::success("ok")
             }
+            "pput" => {
+                stub.put_private_data(arg(0), arg(1), arg(2).to_owned())
+                    .await?;
+                shim::success("ok")
+            }
+            "pget" => match stub.get_private_data(arg(0), arg(1)).await? {
+                Some(v) => shim::success(v),
+                None => shim::error(format!("no such private key: {}", arg(1))),
+            },
             "get" => match stub.get_state(arg(0)).await? {
                 Some(v) => shim::success(v),
                 None => shim::error(format!("no such key: {}", arg(0))),

@@ -26,7 +26,7 @@ use vm_api::StreamOrigin;
 
 use crate::chaincode_support::SupportInner;
 use crate::tx_context::{NewContext, Refused, StateAccess, TransactionContexts};
-use crate::{Error, Result, SupportConfig, TxParams};
+use crate::{ChaincodeDefinition, Error, Result, SupportConfig, TxParams};
 
 /// The peer's end of one chaincode's stream.
 pub(crate) struct Handler {
@@ -59,11 +59,12 @@ impl Handler {
         self.support.upgrade().ok_or(Error::ShuttingDown)
     }
 
-    /// Sends INIT or TRANSACTION `msg` and waits for the chaincode's COMPLETED or ERROR.
+    /// Sends INIT or TRANSACTION `msg` for `def` and waits for the chaincode's COMPLETED or
+    /// ERROR; the chaincode's requests go to `def`'s namespace and collections.
     pub(crate) async fn execute(
         &self,
         params: &TxParams,
-        namespace: &str,
+        def: &ChaincodeDefinition,
         state: StateAccess,
         msg: ChaincodeMessage,
         timeout: Duration,
@@ -71,7 +72,8 @@ impl Handler {
         let key = TxKey::new(params.channel_id.clone(), params.tx_id.clone());
         let new = NewContext {
             key: key.clone(),
-            namespace: namespace.to_owned(),
+            namespace: def.namespace().to_owned(),
+            collections: def.collections.clone(),
             signed_proposal: params.signed_proposal.clone(),
             state,
             history: params.history.clone(),
@@ -133,6 +135,20 @@ impl Handler {
             });
         }
         let support = self.support()?;
+        // A system chaincode's name is the peer's: in dev mode a chaincode started by hand
+        // could otherwise register first under it and answer the system chaincode's calls.
+        // The peer's own streams (in process) come with the name they were opened for.
+        if self.origin.expected.is_none()
+            && let Some(system) = support.definitions.system_chaincode(&name)
+        {
+            return Err(Error::RegistrationRefused {
+                reason: format!(
+                    "{name} is reserved: it is the system chaincode {}, which only the peer runs",
+                    system.name
+                ),
+                name,
+            });
+        }
         if let Some(check) = &support.registration_check {
             check.check(&name, &self.origin)?;
         }

@@ -146,6 +146,7 @@ impl Handler {
         match kind {
             T::GetState => {
                 let r: GetState = decode(payload, "GetState")?;
+                ctx.check_collection(&r.collection)?;
                 let state = ctx.state.reader()?;
                 let value = if r.collection.is_empty() {
                     state.get_state(ns, &r.key)?
@@ -156,6 +157,7 @@ impl Handler {
             }
             T::GetPrivateDataHash => {
                 let r: GetState = decode(payload, "GetState")?;
+                ctx.check_collection_for_hash(&r.collection)?;
                 Ok(ctx
                     .state
                     .reader()?
@@ -172,6 +174,7 @@ impl Handler {
                         r.keys.len()
                     )));
                 }
+                ctx.check_collection(&r.collection)?;
                 let state = ctx.state.reader()?;
                 let values = if r.collection.is_empty() {
                     state.get_state_multiple(ns, &r.keys)?
@@ -250,6 +253,10 @@ impl Handler {
                         r.rec.len()
                     )));
                 }
+                // A batch naming an undefined collection changes nothing.
+                for record in &r.rec {
+                    ctx.check_collection(&record.collection)?;
+                }
                 for record in r.rec {
                     self.apply_write(ctx, record)?;
                 }
@@ -257,6 +264,7 @@ impl Handler {
             }
             T::GetStateMetadata => {
                 let r: GetStateMetadata = decode(payload, "GetStateMetadata")?;
+                ctx.check_collection(&r.collection)?;
                 let state = ctx.state.reader()?;
                 let metadata = if r.collection.is_empty() {
                     state.get_state_metadata(ns, &r.key)?
@@ -267,6 +275,7 @@ impl Handler {
             }
             T::GetStateByRange => {
                 let r: GetStateByRange = decode(payload, "GetStateByRange")?;
+                ctx.check_collection(&r.collection)?;
                 let state = ctx.state.reader()?;
                 let page = pagination(&r.metadata)?;
                 let start = match &page {
@@ -282,6 +291,7 @@ impl Handler {
             }
             T::GetQueryResult => {
                 let r: GetQueryResult = decode(payload, "GetQueryResult")?;
+                ctx.check_collection(&r.collection)?;
                 let state = ctx.state.reader()?;
                 let source = if r.collection.is_empty() {
                     state.execute_query(ns, &r.query)?
@@ -352,6 +362,7 @@ impl Handler {
         if key.is_empty() {
             return Err(Error::Ledger("key must not be an empty string".into()));
         }
+        ctx.check_collection(coll)?;
         let private = !coll.is_empty();
         match W::try_from(record.r#type) {
             Ok(W::PutState) if private => sim.set_private_data(ns, coll, key, record.value),
