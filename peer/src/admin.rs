@@ -52,7 +52,7 @@ pub struct Node {
     pub msps: Arc<MspManager>,
     /// The peer's organisation.
     pub mspid: String,
-    /// Serialises changes to definitions (approve, commit, installs).
+    /// Serialises changes to definitions (approve, commit).
     pub changes: tokio::sync::Mutex<()>,
 }
 
@@ -693,7 +693,6 @@ impl Node {
         progress
             .show("checking and building the package".into())
             .await;
-        let _changes = self.changes.lock().await;
         let installed = self
             .support
             .install_package(package)
@@ -808,7 +807,8 @@ impl Node {
         }
         let asked = self.asked_vm(&args.vm)?;
         let ccid = Ccid::new(args.name, args.version);
-        let _changes = self.changes.lock().await;
+        // Installs are not serialised (a build may take minutes): the record is checked again
+        // when it is written.
         if self
             .lifecycle
             .installed(ccid.name(), ccid.version())
