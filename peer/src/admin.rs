@@ -723,12 +723,15 @@ impl Node {
             .map(|(id, users)| {
                 let mut references: std::collections::BTreeMap<String, q::References> =
                     Default::default();
-                for (channel, name, version) in users {
+                for user in users {
                     references
-                        .entry(channel)
+                        .entry(user.channel)
                         .or_default()
                         .chaincodes
-                        .push(q::Chaincode { name, version });
+                        .push(q::Chaincode {
+                            name: user.name,
+                            version: user.version,
+                        });
                 }
                 q::InstalledChaincode {
                     package_id: id.to_string(),
@@ -891,7 +894,7 @@ impl Node {
             );
         }
         for (id, users) in self.lifecycle.packages() {
-            if users.iter().any(|(_, n, _)| *n == name)
+            if users.iter().any(|u| u.name == name)
                 && let Some(package) = self.lifecycle.packages_by_id(&id)
             {
                 defs.push(ChaincodeDefinition::packaged(name.clone(), package));

@@ -198,6 +198,8 @@ pub struct AdminTls {
     pub client_root_cas: Vec<PathBuf>,
 }
 
+/// The admin API's TLS: on only when `peer.tls.enabled` is set true (unset, launched chaincodes
+/// still use mutual TLS, but the admin API stays plain, and so on loopback only).
 fn admin_tls(settings: &Settings) -> Result<Option<AdminTls>> {
     let flag = |key: &str| -> Result<bool> {
         Ok(settings

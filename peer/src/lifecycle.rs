@@ -124,6 +124,17 @@ struct LegacyRecord {
     path: Option<PathBuf>,
 }
 
+/// A committed definition that runs a package.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reference {
+    /// The channel.
+    pub channel: String,
+    /// The chaincode's name there.
+    pub name: String,
+    /// The definition's version.
+    pub version: String,
+}
+
 /// The launch package of an installed 2.x package.
 pub fn launch_package(installed: &chaincode_package::Installed) -> ChaincodePackage {
     ChaincodePackage {
@@ -300,9 +311,8 @@ impl Lifecycle {
         Ok(())
     }
 
-    /// Every installed 2.x package with the definitions that name it:
-    /// `(id, [(channel, name, version)])`.
-    pub fn packages(&self) -> Vec<(PackageId, Vec<(String, String, String)>)> {
+    /// Every installed 2.x package with the committed definitions that run it.
+    pub fn packages(&self) -> Vec<(PackageId, Vec<Reference>)> {
         let state = self.read();
         state
             .packages
@@ -314,8 +324,10 @@ impl Lifecycle {
                     .filter(|((channel, name), c)| {
                         Self::package_of(&state, channel, name, c.params.sequence) == Some(id)
                     })
-                    .map(|((channel, name), c)| {
-                        (channel.clone(), name.clone(), c.params.version.clone())
+                    .map(|((channel, name), c)| Reference {
+                        channel: channel.clone(),
+                        name: name.clone(),
+                        version: c.params.version.clone(),
                     })
                     .collect();
                 (id.clone(), users)

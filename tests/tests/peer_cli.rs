@@ -439,6 +439,37 @@ fn docker_mode_where_a_daemon_is_present() {
     let config = config.display().to_string();
     let peer = PeerProcess::start(&dir.path().join("peer"), &[], &["--config", &config]);
     let static_kv = static_kv_chaincode().display().to_string();
+    // A Docker install that fails (a dynamic executable cannot run on an empty image) leaves
+    // nothing: the same name and version install once the package is right.
+    let failed = peer
+        .cli(&[
+            "chaincode",
+            "install",
+            "-n",
+            "kv",
+            "-v",
+            "1",
+            "-l",
+            "binary",
+            "-p",
+            &kv_path(),
+            "--vm",
+            "DOCKER",
+        ])
+        .failed();
+    assert!(failed.stderr.contains("static"), "{}", failed.stderr);
+    assert_eq!(
+        peer.cli(&["chaincode", "list", "--installed"]).ok().stdout,
+        "",
+        "no record of the failed install"
+    );
+    assert_eq!(
+        std::fs::read_dir(peer.data.join("lifecycle/chaincodes"))
+            .unwrap()
+            .count(),
+        0,
+        "no package kept"
+    );
     let out = peer
         .cli(&[
             "chaincode",
