@@ -159,9 +159,15 @@ fn status_error(status: tonic::Status) -> anyhow::Error {
         tonic::Code::Unauthenticated | tonic::Code::PermissionDenied => {
             anyhow!("{}: {}", code_name(status.code()), status.message())
         }
-        tonic::Code::Unavailable | tonic::Code::Unknown | tonic::Code::Internal => {
+        tonic::Code::Unavailable => {
             anyhow!("{} ({})", status.message(), code_name(status.code()))
         }
+        tonic::Code::Unknown | tonic::Code::Internal | tonic::Code::Cancelled => anyhow!(
+            "{} ({}); if the peer's admin API uses TLS, give --tls and --cafile, and \
+             --certfile/--keyfile if it requires client certificates",
+            status.message(),
+            code_name(status.code())
+        ),
         _ => anyhow!("{}", status.message()),
     }
 }

@@ -9,6 +9,7 @@
 //! use prost::Message;
 //! let result = proto::lifecycle::CheckCommitReadinessResult {
 //!     approvals: [("Org1MSP".to_owned(), true), ("Org2MSP".to_owned(), false)].into(),
+//!     ..Default::default()
 //! };
 //! let text = peer::gojson::render("lifecycle.CheckCommitReadinessResult", &result.encode_to_vec()).unwrap();
 //! assert_eq!(text, "{\n\t\"approvals\": {\n\t\t\"Org1MSP\": true,\n\t\t\"Org2MSP\": false\n\t}\n}");

@@ -157,6 +157,11 @@ pub async fn start(config: PeerConfig) -> Result<()> {
         "peer.chaincodeListenAddress",
     )
     .await?;
+    // TLS material first: once the port answers, clients find the generated CA in place.
+    let admin_tls = match &config.tls {
+        Some(tls) => Some(admin_tls(tls, data, config.listen_address).await?),
+        None => None,
+    };
     let admin_listener = bind(config.listen_address, "peer.listenAddress").await?;
     // The backends that run chaincodes of their own accord, checked now (the Docker backend
     // also removes this peer's leftover containers from a previous run when it connects).
@@ -197,9 +202,9 @@ pub async fn start(config: PeerConfig) -> Result<()> {
     });
     node.launch_committed();
     let mut server = tonic::transport::Server::builder();
-    if let Some(tls) = &config.tls {
+    if let Some(tls) = admin_tls {
         server = server
-            .tls_config(admin_tls(tls, data, config.listen_address).await?)
+            .tls_config(tls)
             .context("invalid TLS configuration (peer.tls)")?;
     }
     let admin_server = tokio::spawn(

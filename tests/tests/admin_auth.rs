@@ -492,18 +492,12 @@ fn keys_in_sec1_form_sign_too() {
             .contains("-----BEGIN PRIVATE KEY-----"),
         "the development MSP's key is PKCS#8"
     );
-    // `p256` is not a dependency of the tests crate: openssl rewrites the key.
-    let converted = Command::new("openssl")
-        .args(["ec", "-in", path_str(&key), "-out"])
-        .arg(sec1.join("keystore/sec1.pem"))
-        .output()
-        .expect("openssl is installed");
-    assert!(
-        converted.status.success(),
-        "{}",
-        String::from_utf8_lossy(&converted.stderr)
-    );
-    std::fs::rename(sec1.join("keystore/sec1.pem"), &key).unwrap();
+    let secret = {
+        use p256::pkcs8::DecodePrivateKey;
+        p256::SecretKey::from_pkcs8_pem(&std::fs::read_to_string(&key).unwrap()).unwrap()
+    };
+    let sec1_pem = secret.to_sec1_pem(p256::pkcs8::LineEnding::LF).unwrap();
+    std::fs::write(&key, sec1_pem.as_bytes()).unwrap();
     let pem = std::fs::read_to_string(&key).unwrap();
     assert!(pem.starts_with("-----BEGIN EC PRIVATE KEY-----"), "{pem}");
 
@@ -521,12 +515,8 @@ fn keys_in_sec1_form_sign_too() {
 fn tls_on_the_admin_api() {
     let dir = tempfile::tempdir().unwrap();
     let peer = PeerProcess::start(dir.path(), &[("CORE_PEER_TLS_ENABLED", "true")], &[]);
-    // The admin port accepts connections a moment before the generated files are in place.
+    // The certificate is generated before the admin port answers.
     let ca = dir.path().join("tls/ca.crt");
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !dir.path().join("tls/server.crt").is_file() && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(20));
-    }
     assert!(ca.is_file(), "the peer generated its TLS CA");
     let tls = ["--tls", "--cafile", path_str(&ca)];
 

@@ -935,6 +935,32 @@ fn an_install_is_all_or_nothing() {
         "Installed chaincodes on peer:\n",
         "nothing kept"
     );
+    // A FIFO is read by nobody: the CLI refuses it on its own machine, the peer never sees it.
+    let fifo = dir.path().join("fifo");
+    assert!(
+        std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap()
+            .success()
+    );
+    let out = peer
+        .cli(&[
+            "chaincode",
+            "install",
+            "-n",
+            "kv",
+            "-v",
+            "1",
+            "-p",
+            fifo.to_str().unwrap(),
+        ])
+        .failed();
+    assert!(
+        out.stderr.contains("is neither a file nor a folder"),
+        "{}",
+        out.stderr
+    );
     // The same name and version install once fixed.
     let kv = kv_chaincode();
     peer.cli(&[
