@@ -13,7 +13,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use chaincode_package::PackageId;
 use futures::Stream;
-use peer_support::ledger::{Ledgers, QueryExecutor, TxSimulator};
+use peer_support::ledger::{Ledgers, TxSimulator};
 use peer_support::{ChaincodeDefinition, ChaincodeDefinitions, ChaincodeSupport, TxParams};
 use prost::Message;
 use proto::admin::admin_server::Admin;
@@ -123,6 +123,24 @@ impl<E> ProgressSink<E> {
     async fn show(&self, message: String) {
         let _ = self.tx.send(Ok((self.wrap)(Progress { message }))).await;
     }
+}
+
+/// The parameters of any of Fabric's definition messages (approve, readiness, commit: the
+/// same fields 1 to 8).
+macro_rules! definition_params {
+    ($a:expr) => {{
+        let a = $a;
+        params(
+            a.name,
+            a.version,
+            a.sequence,
+            a.endorsement_plugin,
+            a.validation_plugin,
+            a.validation_parameter,
+            a.collections,
+            a.init_required,
+        )
+    }};
 }
 
 /// A definition's parameters from what a client sent, with Fabric's defaults.
@@ -499,24 +517,15 @@ impl Node {
             "ApproveChaincodeDefinitionForMyOrg" => {
                 self.authorize(&who, Role::Admin, "approveformyorg")?;
                 let channel = on_channel()?;
-                let a: lc::ApproveChaincodeDefinitionForMyOrgArgs =
+                let mut a: lc::ApproveChaincodeDefinitionForMyOrgArgs =
                     decode(arg, "ApproveChaincodeDefinitionForMyOrgArgs")?;
-                let package_id = match a.source.and_then(|s| s.r#type) {
+                let package_id = match a.source.take().and_then(|s| s.r#type) {
                     Some(lc::chaincode_source::Type::LocalPackage(local)) => {
                         Some(local.package_id.parse::<PackageId>().map_err(bad)?)
                     }
                     _ => None,
                 };
-                let params = params(
-                    a.name,
-                    a.version,
-                    a.sequence,
-                    a.endorsement_plugin,
-                    a.validation_plugin,
-                    a.validation_parameter,
-                    a.collections,
-                    a.init_required,
-                )?;
+                let params = definition_params!(a)?;
                 let _changes = self.changes.lock().await;
                 let lifecycle = Arc::clone(&self.lifecycle);
                 let approval = Approval { params, package_id };
@@ -572,16 +581,7 @@ impl Node {
                 self.authorize(&who, Role::Member, "checkcommitreadiness")?;
                 let channel = on_channel()?;
                 let a: lc::CheckCommitReadinessArgs = decode(arg, "CheckCommitReadinessArgs")?;
-                let params = params(
-                    a.name,
-                    a.version,
-                    a.sequence,
-                    a.endorsement_plugin,
-                    a.validation_plugin,
-                    a.validation_parameter,
-                    a.collections,
-                    a.init_required,
-                )?;
+                let params = definition_params!(a)?;
                 let approvals = self
                     .lifecycle
                     .check_commit_readiness(&channel, &params, &self.mspid)
@@ -597,16 +597,7 @@ impl Node {
                 let channel = on_channel()?;
                 let a: lc::CommitChaincodeDefinitionArgs =
                     decode(arg, "CommitChaincodeDefinitionArgs")?;
-                let params = params(
-                    a.name,
-                    a.version,
-                    a.sequence,
-                    a.endorsement_plugin,
-                    a.validation_plugin,
-                    a.validation_parameter,
-                    a.collections,
-                    a.init_required,
-                )?;
+                let params = definition_params!(a)?;
                 self.commit(&channel, params, &who).await?;
                 lc::CommitChaincodeDefinitionResult::default().encode_to_vec()
             }
@@ -1006,7 +997,3 @@ impl Admin for AdminService {
         )))
     }
 }
-
-// The admin service reads state through the simulator's query side.
-#[allow(dead_code)]
-fn _uses(_: &dyn QueryExecutor) {}

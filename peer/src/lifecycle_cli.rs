@@ -90,6 +90,25 @@ impl Definition {
     }
 }
 
+/// One of Fabric's definition messages (approve, readiness, commit: the same fields 1 to 8)
+/// from a [`Definition`], plus the message's own fields (the approval's `source`).
+macro_rules! definition_args {
+    ($message:path, $d:expr $(, $field:ident: $value:expr)*) => {{
+        let d = $d;
+        $message {
+            sequence: d.sequence,
+            name: d.name,
+            version: d.version,
+            endorsement_plugin: d.endorsement_plugin,
+            validation_plugin: d.validation_plugin,
+            validation_parameter: d.validation_parameter,
+            collections: d.collections,
+            init_required: d.init_required,
+            $($field: $value,)*
+        }
+    }};
+}
+
 fn print_json(full_name: &str, bytes: &[u8]) -> Result<()> {
     let text = gojson::render(full_name, bytes)?;
     let mut out = std::io::stdout().lock();
@@ -269,17 +288,11 @@ pub async fn run(command: LifecycleChaincode) -> Result<ExitCode> {
                     })
                 }),
             };
-            let args = lc::ApproveChaincodeDefinitionForMyOrgArgs {
-                sequence: d.sequence,
-                name: d.name,
-                version: d.version,
-                endorsement_plugin: d.endorsement_plugin,
-                validation_plugin: d.validation_plugin,
-                validation_parameter: d.validation_parameter,
-                collections: d.collections,
-                init_required: d.init_required,
-                source: Some(source),
-            };
+            let args = definition_args!(
+                lc::ApproveChaincodeDefinitionForMyOrgArgs,
+                d,
+                source: Some(source)
+            );
             let (mut admin, identity) = session(&client).await?;
             call_proposal(
                 &mut admin,
@@ -342,16 +355,7 @@ pub async fn run(command: LifecycleChaincode) -> Result<ExitCode> {
         } => {
             let d = Definition::from_args(&definition)?;
             let (name, version, sequence) = (d.name.clone(), d.version.clone(), d.sequence);
-            let args = lc::CheckCommitReadinessArgs {
-                sequence: d.sequence,
-                name: d.name,
-                version: d.version,
-                endorsement_plugin: d.endorsement_plugin,
-                validation_plugin: d.validation_plugin,
-                validation_parameter: d.validation_parameter,
-                collections: d.collections,
-                init_required: d.init_required,
-            };
+            let args = definition_args!(lc::CheckCommitReadinessArgs, d);
             let (mut admin, identity) = session(&client).await?;
             let result = query(
                 &mut admin,
@@ -377,16 +381,7 @@ pub async fn run(command: LifecycleChaincode) -> Result<ExitCode> {
         }
         LifecycleChaincode::Commit { definition, client } => {
             let d = Definition::from_args(&definition)?;
-            let args = lc::CommitChaincodeDefinitionArgs {
-                sequence: d.sequence,
-                name: d.name,
-                version: d.version,
-                endorsement_plugin: d.endorsement_plugin,
-                validation_plugin: d.validation_plugin,
-                validation_parameter: d.validation_parameter,
-                collections: d.collections,
-                init_required: d.init_required,
-            };
+            let args = definition_args!(lc::CommitChaincodeDefinitionArgs, d);
             let (mut admin, identity) = session(&client).await?;
             call_proposal(
                 &mut admin,

@@ -66,6 +66,64 @@ fn approve_and_commit(
     peer.cli(&commit).ok();
 }
 
+/// `peer chaincode install -n NAME -v VERSION -l binary -p PATH` (Fabric 1.4).
+fn install_1_4(
+    peer: &PeerProcess,
+    name: &str,
+    version: &str,
+    path: &str,
+) -> tests::peer_process::CliOutput {
+    peer.cli(&[
+        "chaincode",
+        "install",
+        "-n",
+        name,
+        "-v",
+        version,
+        "-l",
+        "binary",
+        "-p",
+        path,
+    ])
+}
+
+/// `peer chaincode instantiate -n NAME -v VERSION -c CTOR` (Fabric 1.4).
+fn instantiate_1_4(
+    peer: &PeerProcess,
+    name: &str,
+    version: &str,
+    ctor: &str,
+) -> tests::peer_process::CliOutput {
+    peer.cli(&[
+        "chaincode",
+        "instantiate",
+        "-n",
+        name,
+        "-v",
+        version,
+        "-c",
+        ctor,
+    ])
+}
+
+/// `querycommitted -C CHANNEL -n NAME --output json`, parsed.
+fn committed_json(peer: &PeerProcess, channel: &str, name: &str) -> serde_json::Value {
+    let out = peer
+        .cli(&[
+            "lifecycle",
+            "chaincode",
+            "querycommitted",
+            "-C",
+            channel,
+            "-n",
+            name,
+            "-O",
+            "json",
+        ])
+        .ok();
+    serde_json::from_str(&out.stdout).unwrap()
+}
+
 fn invoke(
     peer: &PeerProcess,
     channel: &str,
@@ -336,21 +394,7 @@ fn fabric2_lifecycle_from_package_to_upgrade_and_restart() {
          Version: 1.0, Sequence: 1, Endorsement Plugin: escc, Validation Plugin: vscc, Approvals: [SampleOrg: true]\n"
     );
     // The signature policy is stored: Fabric's JSON shows it as the encoded ApplicationPolicy.
-    let json = peer
-        .cli(&[
-            "lifecycle",
-            "chaincode",
-            "querycommitted",
-            "-C",
-            "mychannel",
-            "-n",
-            "kv",
-            "-O",
-            "json",
-        ])
-        .ok()
-        .stdout;
-    let json: serde_json::Value = serde_json::from_str(&json).unwrap();
+    let json = committed_json(&peer, "mychannel", "kv");
     assert_eq!(json["init_required"], true);
     let expected_policy = {
         use prost::Message;
@@ -622,21 +666,7 @@ fn private_data_only_in_the_definitions_collections() {
         "{}",
         out.stderr
     );
-    let json = peer
-        .cli(&[
-            "lifecycle",
-            "chaincode",
-            "querycommitted",
-            "-C",
-            "mychannel",
-            "-n",
-            "kv",
-            "-O",
-            "json",
-        ])
-        .ok()
-        .stdout;
-    let json: serde_json::Value = serde_json::from_str(&json).unwrap();
+    let json = committed_json(&peer, "mychannel", "kv");
     assert_eq!(
         json["collections"]["config"][0]["Payload"]["StaticCollectionConfig"]["name"], "secrets",
         "{json}"
@@ -648,30 +678,8 @@ fn a_committed_definition_takes_over_from_a_1_4_instantiation() {
     let dir = tempfile::tempdir().unwrap();
     let peer = PeerProcess::start(&dir.path().join("peer"), &[], &[]);
     let kv = kv_chaincode();
-    peer.cli(&[
-        "chaincode",
-        "install",
-        "-n",
-        "kv",
-        "-v",
-        "1",
-        "-l",
-        "binary",
-        "-p",
-        kv.to_str().unwrap(),
-    ])
-    .ok();
-    peer.cli(&[
-        "chaincode",
-        "instantiate",
-        "-n",
-        "kv",
-        "-v",
-        "1",
-        "-c",
-        r#"{"Args":["init","seed","1.4"]}"#,
-    ])
-    .ok();
+    install_1_4(&peer, "kv", "1", kv.to_str().unwrap()).ok();
+    instantiate_1_4(&peer, "kv", "1", r#"{"Args":["init","seed","1.4"]}"#).ok();
     assert!(query(&peer, "mychannel", "kv", r#"{"Args":["whoami"]}"#).contains("mspid"));
     let id = install(&peer, &package(&peer, dir.path(), "kv_2", &kv, "binary"));
     approve_and_commit(&peer, "mychannel", "kv", "2", 1, &id, &[]);
@@ -724,30 +732,10 @@ fn names_that_once_shared_a_folder_stay_apart_in_both_orders_and_across_a_restar
         let evil = script(dir.path(), &mark);
         let kv = kv_chaincode();
         let install_kv = |peer: &PeerProcess| {
-            peer.cli(&[
-                "chaincode",
-                "install",
-                "-n",
-                "a-b",
-                "-v",
-                "c",
-                "-p",
-                kv.to_str().unwrap(),
-            ])
-            .ok();
+            install_1_4(peer, "a-b", "c", kv.to_str().unwrap()).ok();
         };
         let install_script = |peer: &PeerProcess| {
-            peer.cli(&[
-                "chaincode",
-                "install",
-                "-n",
-                "a",
-                "-v",
-                "b-c",
-                "-p",
-                evil.to_str().unwrap(),
-            ])
-            .ok();
+            install_1_4(peer, "a", "b-c", evil.to_str().unwrap()).ok();
         };
         if kv_first {
             install_kv(&peer);
@@ -756,17 +744,7 @@ fn names_that_once_shared_a_folder_stay_apart_in_both_orders_and_across_a_restar
             install_script(&peer);
             install_kv(&peer);
         }
-        peer.cli(&[
-            "chaincode",
-            "instantiate",
-            "-n",
-            "a-b",
-            "-v",
-            "c",
-            "-c",
-            r#"{"Args":["init","x","kv"]}"#,
-        ])
-        .ok();
+        instantiate_1_4(&peer, "a-b", "c", r#"{"Args":["init","x","kv"]}"#).ok();
         assert!(peer.terminate().success());
         peer.restart();
         assert_eq!(
@@ -963,19 +941,7 @@ fn an_install_is_all_or_nothing() {
     );
     // The same name and version install once fixed.
     let kv = kv_chaincode();
-    peer.cli(&[
-        "chaincode",
-        "install",
-        "-n",
-        "kv",
-        "-v",
-        "1",
-        "-l",
-        "binary",
-        "-p",
-        kv.to_str().unwrap(),
-    ])
-    .ok();
+    install_1_4(&peer, "kv", "1", kv.to_str().unwrap()).ok();
     // A 2.x package that no backend builds is not kept either.
     let cobol = package(&peer, dir.path(), "legacy", &kv, "cobol");
     let out = peer
@@ -1038,30 +1004,8 @@ fn installs_held_in_their_builds_never_stop_transactions() {
         &[],
     );
     let kv = kv_chaincode();
-    peer.cli(&[
-        "chaincode",
-        "install",
-        "-n",
-        "kv",
-        "-v",
-        "1",
-        "-l",
-        "binary",
-        "-p",
-        kv.to_str().unwrap(),
-    ])
-    .ok();
-    peer.cli(&[
-        "chaincode",
-        "instantiate",
-        "-n",
-        "kv",
-        "-v",
-        "1",
-        "-c",
-        r#"{"Args":[]}"#,
-    ])
-    .ok();
+    install_1_4(&peer, "kv", "1", kv.to_str().unwrap()).ok();
+    instantiate_1_4(&peer, "kv", "1", r#"{"Args":[]}"#).ok();
     // Two installs held in their builds: more than the runtime's two workers would survive
     // if either blocked one.
     let packages: Vec<PathBuf> = (1..=2)
