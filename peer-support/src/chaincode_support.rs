@@ -97,6 +97,7 @@ impl SupportInner {
         if self.is_closing() {
             return Err(Error::ShuttingDown);
         }
+        let is_init = check_invocation(def, &input, is_init, &state)?;
         let handler = self.launcher.launch(def).await?;
         let kind = if is_init {
             MessageType::Init
@@ -356,6 +357,53 @@ impl ChaincodeSupport {
     /// A stream handler for backends and servers, which does not keep the support alive.
     pub fn stream_handler(&self) -> Arc<dyn ChaincodeStreamHandler> {
         Arc::new(WeakStreamHandler(Arc::downgrade(&self.inner)))
+    }
+}
+
+/// The key, in a chaincode's own namespace, holding the version its Init ran for (Fabric's: a
+/// NUL, the largest code point, `initialized`; chaincodes may not write keys that start with
+/// the first two).
+pub const INITIALIZED_KEY: &str = "\u{0}\u{10FFFF}initialized";
+
+/// Fabric 2.x's Init rule, for a call and for a chaincode-to-chaincode call alike: a definition
+/// with `--init-required` runs `input.is_init` first for each version (recorded in the same
+/// transaction, so two competing Inits conflict), then never again; a definition without it is
+/// never called as init. Returns whether the chaincode gets INIT (`run_init`: the caller asks
+/// for it regardless, as a Fabric 1.4 instantiate does).
+fn check_invocation(
+    def: &ChaincodeDefinition,
+    input: &ChaincodeInput,
+    run_init: bool,
+    state: &StateAccess,
+) -> Result<bool> {
+    let name = &def.name;
+    let Some(version) = &def.init_required else {
+        if input.is_init {
+            return Err(Error::InvalidInvocation(format!(
+                "chaincode '{name}' does not require initialization but called as init"
+            )));
+        }
+        return Ok(run_init);
+    };
+    let done = state
+        .reader()?
+        .get_state(def.namespace(), INITIALIZED_KEY)?;
+    match (done.as_deref() == Some(version.as_bytes()), input.is_init) {
+        (false, false) => Err(Error::InvalidInvocation(format!(
+            "chaincode '{name}' has not been initialized for this version, must call as init first"
+        ))),
+        (false, true) => {
+            state.writer()?.set_state(
+                def.namespace(),
+                INITIALIZED_KEY,
+                bytes::Bytes::from(version.clone()),
+            )?;
+            Ok(true)
+        }
+        (true, true) => Err(Error::InvalidInvocation(format!(
+            "chaincode '{name}' is already initialized but called as init"
+        ))),
+        (true, false) => Ok(run_init),
     }
 }
 

@@ -186,6 +186,28 @@ pub fn parse(json: &[u8]) -> Result<CollectionConfigPackage, CollectionsError> {
     })
 }
 
+/// Checks a collection configuration a client sent already encoded, by the rules
+/// [`parse`] applies (names, counts, policies, bounds): a peer checks what reaches it, whoever
+/// wrote it. An entry without a static collection is refused.
+pub fn check(package: &CollectionConfigPackage) -> Result<(), CollectionsError> {
+    if package.config.len() > MAX_COLLECTIONS {
+        return Err(CollectionsError::TooMany {
+            count: package.config.len(),
+            limit: MAX_COLLECTIONS,
+        });
+    }
+    let collections = package
+        .config
+        .iter()
+        .enumerate()
+        .map(|(i, c)| match &c.payload {
+            Some(collection_config::Payload::StaticCollectionConfig(s)) => Ok(s.clone()),
+            None => Err(shape(format!("collection {i} holds no static collection"))),
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    validate(&collections)
+}
+
 /// The names of the static collections in `package`, in order.
 pub fn names(package: &CollectionConfigPackage) -> Vec<String> {
     package

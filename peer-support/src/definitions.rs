@@ -34,6 +34,11 @@ pub struct ChaincodeDefinition {
     /// them fails with Fabric's error for an undefined collection. Implicit per-organisation
     /// collections (`_implicit_org_<MSPID>`), which every Fabric 2.x chaincode has, pass.
     pub collections: Option<Arc<[String]>>,
+    /// `Some(version)` for a Fabric 2.x definition with `--init-required`: the first call of
+    /// each version must be an `is_init` one, which runs Init and records the version in the
+    /// chaincode's namespace (under [`crate::INITIALIZED_KEY`]); later `is_init` calls are
+    /// refused, and so are `is_init` calls of a definition that requires no Init (`None`).
+    pub init_required: Option<String>,
 }
 
 impl ChaincodeDefinition {
@@ -51,6 +56,7 @@ impl ChaincodeDefinition {
             container_type: Some(container_type.into()),
             package: None,
             collections: None,
+            init_required: None,
         }
     }
 
@@ -64,6 +70,7 @@ impl ChaincodeDefinition {
             container_type: Some(container_type.into()),
             package: Some(package),
             collections: None,
+            init_required: None,
         }
     }
 
@@ -77,6 +84,7 @@ impl ChaincodeDefinition {
             container_type: None,
             package: Some(package),
             collections: None,
+            init_required: None,
         }
     }
 
@@ -95,6 +103,13 @@ impl ChaincodeDefinition {
         S: Into<String>,
     {
         self.collections = Some(names.into_iter().map(Into::into).collect());
+        self
+    }
+
+    /// This definition, requiring Init first for `version` (Fabric 2.x `--init-required`).
+    /// See [`init_required`](Self::init_required).
+    pub fn with_init_required(mut self, version: impl Into<String>) -> Self {
+        self.init_required = Some(version.into());
         self
     }
 

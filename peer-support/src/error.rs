@@ -30,6 +30,9 @@ pub enum Error {
         /// The chaincode.
         name: String,
     },
+    /// The call breaks the definition's Init rule (Fabric 2.x `--init-required`).
+    #[error("invalid invocation: {0}")]
+    InvalidInvocation(String),
     /// A call named a version other than the defined one.
     #[error("chaincode {name} is at version {defined}, not {requested}")]
     WrongVersion {

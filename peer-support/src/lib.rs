@@ -77,7 +77,8 @@ mod vm_controller;
 
 pub use chaincode_identity::{ClientCertIssuer, RegistrationCheck};
 pub use chaincode_support::{
-    ChaincodeSupport, ChaincodeSupportBuilder, ExecuteResult, InstalledPackage, TxParams,
+    ChaincodeSupport, ChaincodeSupportBuilder, ExecuteResult, INITIALIZED_KEY, InstalledPackage,
+    TxParams,
 };
 pub use config::{ChaincodeTls, MIN_STARTUP_TIMEOUT, SYSTEM, SupportConfig};
 pub use container_runtime::ContainerRuntime;

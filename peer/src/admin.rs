@@ -13,7 +13,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use chaincode_package::PackageId;
 use futures::Stream;
-use peer_support::ledger::{Ledgers, TxSimulator};
+use peer_support::ledger::Ledgers;
 use peer_support::{ChaincodeDefinition, ChaincodeDefinitions, ChaincodeSupport, TxParams};
 use prost::Message;
 use proto::admin::admin_server::Admin;
@@ -29,7 +29,7 @@ use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status};
 use vm_api::Ccid;
 
-use crate::lifecycle::{Approval, INITIALIZED_KEY, Installed, LegacyCode, Lifecycle, Params};
+use crate::lifecycle::{Approval, Installed, LegacyCode, Lifecycle, Params};
 use crate::msp::{MspManager, Principal, Role};
 use crate::names;
 use crate::store::Store;
@@ -176,15 +176,9 @@ fn params(
         validation_parameter
     };
     let collections = collections.unwrap_or_default();
+    peer_support::collections::check(&collections)
+        .map_err(|e| bad(format!("invalid collection configuration: {e}")))?;
     let collection_names = peer_support::collections::names(&collections);
-    let mut seen = std::collections::BTreeSet::new();
-    for name in &collection_names {
-        if name.is_empty() || !seen.insert(name.as_str()) {
-            return Err(bad(format!(
-                "invalid collection configuration: collection name {name:?} is empty or defined twice"
-            )));
-        }
-    }
     let or = |text: String, default: &str| {
         if text.is_empty() {
             default.to_owned()
@@ -219,6 +213,19 @@ impl Node {
         self.msps
             .authenticate(&tx.creator, &signed.proposal_bytes, &signed.signature)
             .map_err(|e| Status::unauthenticated(e.to_string()))
+    }
+
+    /// Accepts the signed proposal `tx_id` once: a replay of a call that changes something is
+    /// refused.
+    async fn claim(&self, tx_id: &str) -> Result<(), Status> {
+        let (store, id) = (self.store.clone(), tx_id.to_owned());
+        if blocking(move || store.claim_admin_tx(&id)).await? {
+            Ok(())
+        } else {
+            Err(Status::already_exists(format!(
+                "proposal {tx_id} was accepted before: a signed proposal is used once"
+            )))
+        }
     }
 
     /// Refuses `who` unless they hold `role` for `action`.
@@ -304,6 +311,8 @@ impl Node {
         names::channel(&tx.channel).map_err(bad)?;
         if kind == Kind::Instantiate {
             self.authorize(&who, Role::Admin, "instantiate")?;
+            // Its Init may write nothing, and a read-only commit records no transaction id.
+            self.claim(&tx.tx_id).await?;
         }
         let committed = {
             let (store, channel, id) = (self.store.clone(), tx.channel.clone(), tx.tx_id.clone());
@@ -364,12 +373,9 @@ impl Node {
             .get_or_create(&tx.channel)
             .map_err(|e| status(&e))?;
         let simulator = ledger.new_tx_simulator();
-        // Fabric 2.x's Init rule, checked inside the transaction so that two competing
-        // `--isInit`s conflict and one fails.
-        let run_init = match kind {
-            Kind::Instantiate => true,
-            _ => self.init_rule(&tx, kind, &def, &*simulator)?,
-        };
+        // A 1.4 instantiate runs Init; otherwise Fabric 2.x's Init rule decides (in the
+        // chaincode support, for chaincode-to-chaincode calls too).
+        let run_init = kind == Kind::Instantiate;
         let params = TxParams {
             tx_id: tx.tx_id.clone(),
             channel_id: tx.channel.clone(),
@@ -413,57 +419,6 @@ impl Node {
         Ok(result)
     }
 
-    /// Whether this transaction runs Init, by Fabric 2.x's rule: with `--init-required`, the
-    /// first transaction of a version must be an `--isInit` one (which records the version
-    /// as initialized, in the same transaction), and no later one may be.
-    fn init_rule(
-        &self,
-        tx: &Transaction,
-        kind: Kind,
-        def: &ChaincodeDefinition,
-        simulator: &dyn TxSimulator,
-    ) -> Result<bool, Status> {
-        let is_init = tx.input.is_init;
-        let committed = (!def.is_system())
-            .then(|| self.lifecycle.committed(&tx.channel, &tx.chaincode))
-            .flatten();
-        let Some(committed) = committed.filter(|c| c.params.init_required) else {
-            if is_init {
-                return Err(Status::failed_precondition(format!(
-                    "chaincode '{}' does not require initialization but called as init",
-                    tx.chaincode
-                )));
-            }
-            return Ok(false);
-        };
-        if is_init && kind == Kind::Query {
-            return Err(bad(
-                "--isInit runs Init and commits it: use invoke, not query",
-            ));
-        }
-        let version = committed.params.version;
-        let done = simulator
-            .get_state(&tx.chaincode, INITIALIZED_KEY)
-            .map_err(|e| status(&e))?;
-        match (done.as_deref() == Some(version.as_bytes()), is_init) {
-            (false, false) => Err(Status::failed_precondition(format!(
-                "chaincode '{}' has not been initialized for this version, must call as init first",
-                tx.chaincode
-            ))),
-            (false, true) => {
-                simulator
-                    .set_state(&tx.chaincode, INITIALIZED_KEY, Bytes::from(version))
-                    .map_err(|e| status(&e))?;
-                Ok(true)
-            }
-            (true, true) => Err(Status::failed_precondition(format!(
-                "chaincode '{}' is already initialized but called as init",
-                tx.chaincode
-            ))),
-            (true, false) => Ok(false),
-        }
-    }
-
     // ---- administrative functions --------------------------------------------------------
 
     async fn lifecycle(
@@ -485,6 +440,17 @@ impl Node {
             .map_err(|_| bad("the function name is not UTF-8"))?
             .to_owned();
         let arg = args.next().unwrap_or_default();
+        let changes_something = matches!(
+            function.as_str(),
+            "InstallChaincode"
+                | "ApproveChaincodeDefinitionForMyOrg"
+                | "CommitChaincodeDefinition"
+                | "InstallLegacy"
+                | "StopChaincode"
+        );
+        if changes_something {
+            self.claim(&tx.tx_id).await?;
+        }
         let on_channel = || {
             names::channel(&tx.channel)
                 .map_err(bad)
@@ -528,13 +494,22 @@ impl Node {
                 let params = definition_params!(a)?;
                 let _changes = self.changes.lock().await;
                 let lifecycle = Arc::clone(&self.lifecycle);
+                let sequence = params.sequence;
                 let approval = Approval { params, package_id };
                 let logged = format!(
                     "{} version {} sequence {}",
                     approval.params.name, approval.params.version, approval.params.sequence
                 );
-                blocking(move || lifecycle.approve(&channel, approval)).await?;
+                let name = approval.params.name.clone();
+                let unused = {
+                    let channel = channel.clone();
+                    blocking(move || lifecycle.approve(&channel, approval)).await?
+                };
                 tracing::info!(channel = %tx.channel, definition = %logged, by = %who.id, "approved for {}", self.mspid);
+                // Approving the committed sequence again picks another package: it runs now.
+                if self.lifecycle.committed_sequence(&channel, &name) == sequence {
+                    self.settle(&channel, &name, unused).await;
+                }
                 lc::ApproveChaincodeDefinitionForMyOrgResult::default().encode_to_vec()
             }
             "QueryApprovedChaincodeDefinition" => {
@@ -690,7 +665,8 @@ impl Node {
             .await
             .map_err(|e| status(&e))?;
         let id: PackageId = installed.package.id.parse().map_err(internal)?;
-        if installed.already {
+        // The same bytes uploaded by a 1.4 install before are a new 2.x install now.
+        if installed.already && self.lifecycle.has_package(&id) {
             return Err(Status::already_exists(format!(
                 "chaincode already successfully installed (package ID '{id}')"
             )));
@@ -699,6 +675,10 @@ impl Node {
             .add_package(installed.package.clone())
             .map_err(internal)?;
         tracing::info!(package = %id, backend = %installed.container_type, "installed");
+        // A committed definition approved with this package before it was installed runs now.
+        if let Some(def) = self.lifecycle.definitions_running(&id).into_iter().next() {
+            self.launch_in_background(def, "at install");
+        }
         Ok(lc::InstallChaincodeResult {
             package_id: id.to_string(),
             label: id.label().to_owned(),
@@ -754,17 +734,18 @@ impl Node {
             blocking(move || lifecycle.commit(&channel, params, &mspid)).await?
         };
         tracing::info!(channel, definition = %logged, by = %who.id, "committed");
-        match self.lifecycle.definition(channel, &name) {
-            Ok(def) => {
-                let support = self.support.clone();
-                tokio::spawn(async move {
-                    if let Err(e) = support.launch(&def).await {
-                        tracing::warn!(chaincode = %def.ccid, error = %e.report(), "launch after commit failed; the next transaction tries again");
-                    }
-                });
-            }
+        self.settle(channel, &name, unused).await;
+        Ok(())
+    }
+
+    /// After a definition of `name` on `channel` changed: launches its chaincode (without
+    /// waiting for a first transaction) and stops the packages in `unused`, which no
+    /// committed definition runs any more.
+    async fn settle(&self, channel: &str, name: &str, unused: Vec<PackageId>) {
+        match self.lifecycle.definition(channel, name) {
+            Ok(def) => self.launch_in_background(def, "after a definition changed"),
             Err(e) => {
-                tracing::info!(channel, chaincode = %name, reason = %e.report(), "committed definition not launched")
+                tracing::info!(channel, chaincode = %name, reason = %e.report(), "definition not launched")
             }
         }
         for id in unused {
@@ -780,7 +761,17 @@ impl Node {
                 }
             }
         }
-        Ok(())
+    }
+
+    /// Launches `def`'s chaincode on its own task; a failure is logged (the next transaction
+    /// tries again).
+    fn launch_in_background(&self, def: ChaincodeDefinition, when: &'static str) {
+        let support = self.support.clone();
+        tokio::spawn(async move {
+            if let Err(e) = support.launch(&def).await {
+                tracing::warn!(chaincode = %def.ccid, error = %e.report(), when, "launch failed; the next transaction tries again");
+            }
+        });
     }
 
     /// Fabric 1.4 install: the package the client made and uploaded, kept by package ID
@@ -823,23 +814,13 @@ impl Node {
         let vm = match self.support.runtime().rebuild(&def).await {
             Ok(vm) => vm,
             Err(e) => {
-                let in_use = self.lifecycle.has_package(&stored.id)
-                    || self.lifecycle.legacy_uses(&stored.id);
-                if !stored.already && !in_use {
-                    let (store, id) = (
-                        Arc::clone(self.lifecycle.package_store()),
-                        stored.id.clone(),
-                    );
-                    if let Err(remove) = blocking(move || Ok(store.remove(&id)?)).await {
-                        tracing::warn!(package = %stored.id, error = %remove.message(), "cannot remove the package whose build failed");
-                    }
-                }
+                self.discard_failed(&stored).await;
                 return Err(status(&e));
             }
         };
+        let fresh = !self.lifecycle.is_stored(&stored.id);
         self.lifecycle
-            .add_package(crate::lifecycle::launch_package(&stored))
-            .map_err(internal)?;
+            .add_legacy_code(stored.id.clone(), stored.code_dir.clone());
         let installed = {
             let (lifecycle, ccid, vm2, id) = (
                 Arc::clone(&self.lifecycle),
@@ -847,10 +828,34 @@ impl Node {
                 vm.clone(),
                 stored.id.clone(),
             );
-            blocking(move || lifecycle.record_legacy(ccid, &platform, &vm2, id)).await?
+            let recorded =
+                blocking(move || lifecycle.record_legacy(ccid, &platform, &vm2, id)).await;
+            match recorded {
+                Ok(installed) => installed,
+                Err(e) => {
+                    // Another install of this name and version won: keep nothing of this one.
+                    if fresh {
+                        self.discard_failed(&stored).await;
+                    }
+                    return Err(e);
+                }
+            }
         };
         tracing::info!(chaincode = %ccid, vm, package = %stored.id, "installed (Fabric 1.4)");
         Ok(self.info(&installed))
+    }
+
+    /// Removes a package stored for an install that failed, unless another install uses it.
+    async fn discard_failed(&self, stored: &chaincode_package::Installed) {
+        let id = &stored.id;
+        if stored.already || self.lifecycle.has_package(id) || self.lifecycle.legacy_uses(id) {
+            return;
+        }
+        self.lifecycle.forget_package(id);
+        let (store, id) = (Arc::clone(self.lifecycle.package_store()), id.clone());
+        if let Err(remove) = blocking(move || Ok(store.remove(&id)?)).await {
+            tracing::warn!(package = %stored.id, error = %remove.message(), "cannot remove the package of a failed install");
+        }
     }
 
     fn list(&self, req: ListRequest, who: &Principal) -> Result<ListResponse, Status> {
@@ -923,12 +928,7 @@ impl Node {
             let Some(def) = self.lifecycle.definitions_running(&id).into_iter().next() else {
                 continue;
             };
-            let support = self.support.clone();
-            tokio::spawn(async move {
-                if let Err(e) = support.launch(&def).await {
-                    tracing::warn!(chaincode = %def.ccid, error = %e.report(), "launch at start failed; the next transaction tries again");
-                }
-            });
+            self.launch_in_background(def, "at start");
         }
     }
 }

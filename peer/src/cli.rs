@@ -264,8 +264,9 @@ pub struct ClientOptions {
     /// `peer.fileSystemPath`) and MSP id.
     #[arg(long, env = "FABRIC_CFG_FILE", global = true)]
     pub config: Option<PathBuf>,
-    /// The client's MSP folder (Fabric's layout: signcerts/, keystore/); a development
-    /// identity is generated there if it holds none. Default: `<peer.fileSystemPath>/msp`.
+    /// The client's MSP folder (Fabric's layout: signcerts/, keystore/). Default:
+    /// `peer.mspConfigPath`, `<peer.fileSystemPath>/msp`: the administrator of the development
+    /// MSP the peer makes on first start.
     #[arg(long = "mspconfigpath", env = "CORE_PEER_MSPCONFIGPATH", global = true)]
     pub msp_dir: Option<PathBuf>,
     /// The client's MSP id.

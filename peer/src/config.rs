@@ -232,11 +232,7 @@ fn admin_tls(settings: &Settings) -> Result<Option<AdminTls>> {
             "invalid configuration peer.tls: peer.tls.cert.file and peer.tls.key.file go together"
         );
     }
-    if tls.client_auth_required
-        && tls.client_root_cas.is_empty()
-        && tls.root_cert.is_none()
-        && tls.cert.is_some()
-    {
+    if tls.client_auth_required && tls.client_root_cas.is_empty() && tls.root_cert.is_none() {
         anyhow::bail!(
             "invalid configuration peer.tls.clientAuthRequired: client certificates need a CA: peer.tls.clientRootCAs.files or peer.tls.rootcert.file"
         );
@@ -340,6 +336,13 @@ impl PeerConfig {
                  generated into the data folder when none is configured)"
             );
         }
+        if !support.tls_enabled() && !chaincode_listen_address.ip().is_loopback() {
+            anyhow::bail!(
+                "invalid configuration peer.chaincodeListenAddress: {chaincode_listen_address} \
+                 reaches beyond loopback, so chaincodes must use mutual TLS (peer.tls.enabled \
+                 unset or true, and not dev mode): any process could register as a chaincode"
+            );
+        }
         let trusted_msps = trusted_msps(&settings)?;
         Ok(Self {
             tls,
@@ -374,6 +377,50 @@ mod tests {
     }
 
     #[test]
+    fn what_reaches_beyond_loopback_needs_tls() {
+        let refused = |vars: &[(&str, &str)], dev: bool, key: &str| {
+            let e = PeerConfig::from_settings(settings(None, env(vars)).unwrap(), dev).unwrap_err();
+            assert!(e.to_string().contains(key), "{vars:?}: {e}");
+        };
+        refused(
+            &[("CORE_PEER_LISTENADDRESS", "0.0.0.0:7051")],
+            false,
+            "peer.listenAddress",
+        );
+        refused(
+            &[("CORE_PEER_CHAINCODELISTENADDRESS", "0.0.0.0:7052")],
+            true,
+            "peer.chaincodeListenAddress",
+        );
+        refused(
+            &[
+                ("CORE_PEER_TLS_ENABLED", "true"),
+                ("CORE_PEER_TLS_CLIENTAUTHREQUIRED", "true"),
+            ],
+            false,
+            "peer.tls.clientAuthRequired",
+        );
+        let tls = PeerConfig::from_settings(
+            settings(
+                None,
+                env(&[
+                    ("CORE_PEER_TLS_ENABLED", "true"),
+                    ("CORE_PEER_LISTENADDRESS", "0.0.0.0:7051"),
+                    ("CORE_PEER_CHAINCODELISTENADDRESS", "0.0.0.0:7052"),
+                ]),
+            )
+            .unwrap(),
+            false,
+        )
+        .unwrap();
+        assert!(tls.tls.is_some());
+        assert_eq!(
+            tls.support.peer_address, "127.0.0.1:7052",
+            "chaincodes dial the listener on loopback when it listens everywhere"
+        );
+    }
+
+    #[test]
     fn defaults_work_without_a_file() {
         let c = PeerConfig::from_settings(settings(None, env(&[])).unwrap(), false).unwrap();
         assert_eq!(c.listen_address.to_string(), "127.0.0.1:7051");
@@ -390,7 +437,7 @@ mod tests {
         let file = dir.path().join("core.yaml");
         std::fs::write(
             &file,
-            "peer:\n  id: peer7\n  networkId: net\n  chaincodeListenAddress: 0.0.0.0:9052\nchaincode:\n  executetimeout: 5s\nvm:\n  endpoint: unix:///var/run/docker.sock\n  docker:\n    hostConfig:\n      Dns:\n        - 1.1.1.1\n        - 8.8.8.8\n      LogConfig:\n        Config:\n          max-size: 50m\n",
+            "peer:\n  id: peer7\n  networkId: net\n  chaincodeListenAddress: 127.0.0.2:9052\nchaincode:\n  executetimeout: 5s\nvm:\n  endpoint: unix:///var/run/docker.sock\n  docker:\n    hostConfig:\n      Dns:\n        - 1.1.1.1\n        - 8.8.8.8\n      LogConfig:\n        Config:\n          max-size: 50m\n",
         )
         .unwrap();
         let s = settings(
@@ -415,7 +462,7 @@ mod tests {
             "TLS is off in dev mode unless set"
         );
         assert_eq!(c.support.execute_timeout, std::time::Duration::from_secs(5));
-        assert_eq!(c.support.peer_address, "127.0.0.1:9052");
+        assert_eq!(c.support.peer_address, "127.0.0.2:9052");
         assert_eq!(
             c.settings.get("vm.endpoint"),
             Some("unix:///var/run/docker.sock")

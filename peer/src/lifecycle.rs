@@ -153,6 +153,8 @@ struct State {
     committed: BTreeMap<(String, String), Committed>,
     /// Installed 2.x packages, as backends see them.
     packages: BTreeMap<PackageId, ChaincodePackage>,
+    /// Where the code of every stored package is (1.4 uploads included).
+    code: BTreeMap<PackageId, PathBuf>,
 }
 
 /// The peer's chaincodes.
@@ -161,6 +163,8 @@ pub struct Lifecycle {
     packages: Arc<PackageStore>,
     system: BTreeMap<String, ChaincodeDefinition>,
     state: RwLock<State>,
+    /// Serialises the writes of 1.4 install records (check, write, insert).
+    legacy_writes: std::sync::Mutex<()>,
 }
 
 impl std::fmt::Debug for Lifecycle {
@@ -219,14 +223,9 @@ impl Lifecycle {
     /// chaincodes, defined on every channel. Blocking.
     pub fn load(store: Store, packages: Arc<PackageStore>, system: Vec<Ccid>) -> Result<Self> {
         let mut state = State::default();
-        for installed in packages
+        let stored = packages
             .list()
-            .context("cannot list the installed packages")?
-        {
-            state
-                .packages
-                .insert(installed.id.clone(), launch_package(&installed));
-        }
+            .context("cannot list the installed packages")?;
         for (key, value) in store.records()? {
             let corrupt = || format!("chaincode record {key} is corrupt");
             let mut parts = key.split('/');
@@ -273,6 +272,23 @@ impl Lifecycle {
                 _ => tracing::warn!(record = %key, "unknown chaincode record ignored"),
             }
         }
+        // A stored package is a 2.x install unless only 1.4 installs name it (the same bytes
+        // may be both when an approval names it too).
+        for installed in stored {
+            let id = installed.id.clone();
+            state.code.insert(id.clone(), installed.code_dir.clone());
+            let legacy = state
+                .legacy
+                .values()
+                .any(|i| i.code == LegacyCode::Package(id.clone()));
+            let approved = state
+                .approved
+                .values()
+                .any(|a| a.package_id.as_ref() == Some(&id));
+            if !legacy || approved {
+                state.packages.insert(id, launch_package(&installed));
+            }
+        }
         Ok(Self {
             store,
             packages,
@@ -281,6 +297,7 @@ impl Lifecycle {
                 .map(|c| (c.name().to_owned(), ChaincodeDefinition::system(c)))
                 .collect(),
             state: RwLock::new(state),
+            legacy_writes: std::sync::Mutex::new(()),
         })
     }
 
@@ -307,8 +324,28 @@ impl Lifecycle {
     /// Notes an installed 2.x package.
     pub fn add_package(&self, package: ChaincodePackage) -> Result<()> {
         let id: PackageId = package.id.parse()?;
-        self.write().packages.insert(id, package);
+        let mut state = self.write();
+        state.code.insert(id.clone(), package.code.clone());
+        state.packages.insert(id, package);
         Ok(())
+    }
+
+    /// Notes the code of a package uploaded by a 1.4 install (not a 2.x install: it is not
+    /// listed by `queryinstalled`).
+    pub fn add_legacy_code(&self, id: PackageId, code: PathBuf) {
+        self.write().code.insert(id, code);
+    }
+
+    /// Whether package `id` is kept for any install, of either kind.
+    pub fn is_stored(&self, id: &PackageId) -> bool {
+        self.read().code.contains_key(id)
+    }
+
+    /// Forgets package `id` (removed from the store after a failed install).
+    pub fn forget_package(&self, id: &PackageId) {
+        let mut state = self.write();
+        state.code.remove(id);
+        state.packages.remove(id);
     }
 
     /// Every installed 2.x package with the committed definitions that run it.
@@ -369,16 +406,12 @@ impl Lifecycle {
 
     /// Records the organisation's approval of `approval` on `channel`, as Fabric allows it:
     /// for the next sequence, or for the committed one with the same parameters (to pick
-    /// another package). Blocking.
-    pub fn approve(&self, channel: &str, approval: Approval) -> Result<()> {
+    /// another package, which need not be installed yet). Returns the package IDs that no
+    /// committed definition uses any more (to stop). Blocking.
+    pub fn approve(&self, channel: &str, approval: Approval) -> Result<Vec<PackageId>> {
         let params = &approval.params;
         if self.is_system(&params.name) {
             bail!("{} is the name of a system chaincode", params.name);
-        }
-        if let Some(id) = &approval.package_id
-            && !self.has_package(id)
-        {
-            bail!("chaincode install package '{id}' not found");
         }
         let committed = self
             .read()
@@ -416,13 +449,23 @@ impl Lifecycle {
             );
         }
         let key = format!("approved/{channel}/{}/{}", params.name, params.sequence);
+        let before = self.used_packages();
         self.store
             .put_record(&key, &serde_json::to_vec(&approval)?)?;
         self.write().approved.insert(
             (channel.to_owned(), params.name.clone(), params.sequence),
             approval,
         );
-        Ok(())
+        Ok(self.unused_since(before))
+    }
+
+    /// Which of `before` no committed definition uses now.
+    fn unused_since(&self, before: Vec<PackageId>) -> Vec<PackageId> {
+        let after = self.used_packages();
+        before
+            .into_iter()
+            .filter(|id| !after.contains(id))
+            .collect()
     }
 
     /// The organisation's approval of `name` at `sequence` (0: the latest) on `channel`.
@@ -484,11 +527,7 @@ impl Lifecycle {
         self.write()
             .committed
             .insert((channel.to_owned(), params.name.clone()), committed);
-        let after = self.used_packages();
-        Ok(before
-            .into_iter()
-            .filter(|id| !after.contains(id))
-            .collect())
+        Ok(self.unused_since(before))
     }
 
     fn used_packages(&self) -> Vec<PackageId> {
@@ -533,8 +572,14 @@ impl Lifecycle {
         let package = Self::package_of(&state, channel, name, committed.params.sequence)
             .and_then(|id| state.packages.get(id));
         Some(match package {
-            Some(package) => Ok(ChaincodeDefinition::packaged(name, package.clone())
-                .with_collections(committed.params.collection_names.clone())),
+            Some(package) => {
+                let mut def = ChaincodeDefinition::packaged(name, package.clone())
+                    .with_collections(committed.params.collection_names.clone());
+                if committed.params.init_required {
+                    def = def.with_init_required(committed.params.version.clone());
+                }
+                Ok(def)
+            }
             None => Err(peer_support::Error::NotInstalled {
                 name: name.to_owned(),
             }),
@@ -588,13 +633,14 @@ impl Lifecycle {
             code: LegacyCode::Package(id),
         };
         let key = (ccid.name().to_owned(), ccid.version().to_owned());
-        let mut state = self.write();
-        if state.legacy.contains_key(&key) {
+        // One 1.4 record written at a time; lookups are not held up by the write.
+        let _writing = self.legacy_writes.lock().unwrap_or_else(|e| e.into_inner());
+        if self.read().legacy.contains_key(&key) {
             bail!("chaincode {ccid} is installed already");
         }
         self.store
             .put_record(&format!("installed/{ccid}"), &serde_json::to_vec(&record)?)?;
-        state.legacy.insert(key, installed.clone());
+        self.write().legacy.insert(key, installed.clone());
         Ok(installed)
     }
 
@@ -613,14 +659,11 @@ impl Lifecycle {
     ) -> peer_support::Result<ChaincodeDefinition> {
         let code = match &installed.code {
             LegacyCode::Path(path) => path.clone(),
-            LegacyCode::Package(id) => self
-                .read()
-                .packages
-                .get(id)
-                .map(|p| p.code.clone())
-                .ok_or_else(|| peer_support::Error::NotInstalled {
+            LegacyCode::Package(id) => self.read().code.get(id).cloned().ok_or_else(|| {
+                peer_support::Error::NotInstalled {
                     name: installed.ccid.name().to_owned(),
-                })?,
+                }
+            })?,
         };
         let package = ChaincodePackage::legacy(&installed.ccid, &installed.platform, code);
         Ok(ChaincodeDefinition::user(
@@ -685,11 +728,6 @@ impl Lifecycle {
             .collect()
     }
 }
-
-/// The key of the state entry, in a chaincode's own namespace, holding the version its Init
-/// ran for (Fabric's: a NUL, the largest code point, `initialized`; no key a chaincode can
-/// write through the shim starts that way).
-pub const INITIALIZED_KEY: &str = "\u{0}\u{10FFFF}initialized";
 
 impl ChaincodeDefinitions for Lifecycle {
     fn definition(&self, channel: &str, name: &str) -> peer_support::Result<ChaincodeDefinition> {

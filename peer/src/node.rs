@@ -50,8 +50,8 @@ async fn admin_tls(
 ) -> Result<tonic::transport::ServerTlsConfig> {
     let (tls, data) = (tls.clone(), data.to_owned());
     tokio::task::spawn_blocking(move || {
-        let (cert, key, generated_ca) = match (&tls.cert, &tls.key) {
-            (Some(cert), Some(key)) => (cert.clone(), key.clone(), None),
+        let (cert, key) = match (&tls.cert, &tls.key) {
+            (Some(cert), Some(key)) => (cert.clone(), key.clone()),
             _ => {
                 let mut hosts = vec!["localhost".to_owned(), "127.0.0.1".to_owned()];
                 if !listen.ip().is_unspecified() {
@@ -59,7 +59,7 @@ async fn admin_tls(
                 }
                 let (cert, key, ca) = crate::msp::dev::tls_server_cert(&data.join("tls"), &hosts)?;
                 tracing::info!(cert = %cert.display(), ca = %ca.display(), "TLS certificate generated for the admin API");
-                (cert, key, Some(ca))
+                (cert, key)
             }
         };
         let read = |p: &Path| std::fs::read(p).with_context(|| format!("cannot read {}", p.display()));
@@ -68,7 +68,7 @@ async fn admin_tls(
         if tls.client_auth_required {
             let mut roots = Vec::new();
             let files: Vec<PathBuf> = if tls.client_root_cas.is_empty() {
-                tls.root_cert.iter().cloned().chain(generated_ca).collect()
+                tls.root_cert.iter().cloned().collect()
             } else {
                 tls.client_root_cas.clone()
             };
@@ -88,8 +88,6 @@ async fn admin_tls(
 /// Runs the peer until it is told to stop.
 pub async fn start(config: PeerConfig) -> Result<()> {
     let data = &config.file_system_path;
-    std::fs::create_dir_all(data)
-        .with_context(|| format!("cannot create peer.fileSystemPath {}", data.display()))?;
     // The organisation's MSP: the configured one, or a development MSP made in the data
     // folder on first start (a CA and an administrator the CLI signs with by default).
     let msps = {
@@ -100,6 +98,8 @@ pub async fn start(config: PeerConfig) -> Result<()> {
             config.trusted_msps.clone(),
         );
         tokio::task::spawn_blocking(move || -> Result<MspManager> {
+            std::fs::create_dir_all(&data)
+                .with_context(|| format!("cannot create peer.fileSystemPath {}", data.display()))?;
             if msp_dir == data.join("msp") {
                 crate::msp::dev::create(&data, &mspid).with_context(|| {
                     format!("cannot make the development MSP in {}", data.display())
@@ -119,26 +119,30 @@ pub async fn start(config: PeerConfig) -> Result<()> {
         })
         .await??
     };
-    let store = Store::open(&data.join("ledger.redb"))?;
     // The system chaincodes are the ones built into the linked backends.
     let system: Vec<vm_api::Ccid> = peer_support::builtin_chaincodes()
         .map_err(|e| anyhow::anyhow!("{}", e.report()))?
         .into_iter()
         .map(|(_, ccid)| ccid)
         .collect();
-    // Packages (Fabric 2.x installs and 1.4 uploads alike), by package ID.
-    let packages = Arc::new(
-        PackageStore::open(
-            &data.join("lifecycle"),
-            chaincode_package::Limits::default(),
-        )
-        .map_err(|e| anyhow::anyhow!("cannot open the package store: {e}"))?,
-    );
-    let lifecycle = Arc::new(Lifecycle::load(
-        store.clone(),
-        packages.clone(),
-        system.clone(),
-    )?);
+    // The state database and the packages (Fabric 2.x installs and 1.4 uploads alike, by
+    // package ID), opened off the async workers.
+    let (store, packages, lifecycle) = {
+        let (data, system) = (data.clone(), system.clone());
+        tokio::task::spawn_blocking(move || -> Result<_> {
+            let store = Store::open(&data.join("ledger.redb"))?;
+            let packages = Arc::new(
+                PackageStore::open(
+                    &data.join("lifecycle"),
+                    chaincode_package::Limits::default(),
+                )
+                .map_err(|e| anyhow::anyhow!("cannot open the package store: {e}"))?,
+            );
+            let lifecycle = Arc::new(Lifecycle::load(store.clone(), packages.clone(), system)?);
+            Ok((store, packages, lifecycle))
+        })
+        .await??
+    };
     let ledgers = {
         let store = store.clone();
         Arc::new(Ledgers::new(

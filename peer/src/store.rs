@@ -86,6 +86,23 @@ impl Store {
         Ok(())
     }
 
+    /// Records that the administrative call `txid` ran, so that the same signed proposal is
+    /// never accepted twice; `false` when it was recorded before (a replay). Blocking.
+    pub fn claim_admin_tx(&self, txid: &str) -> anyhow::Result<bool> {
+        let key = txid_key("\u{0}admin", txid);
+        let txn = self.db.begin_write()?;
+        let fresh = {
+            let mut table = txn.open_table(TXIDS)?;
+            let fresh = table.get(key.as_slice())?.is_none();
+            if fresh {
+                table.insert(key.as_slice(), 0)?;
+            }
+            fresh
+        };
+        txn.commit()?;
+        Ok(fresh)
+    }
+
     /// Whether `txid` was committed on `channel`.
     pub fn is_committed(&self, channel: &str, txid: &str) -> anyhow::Result<bool> {
         let txn = self.db.begin_read()?;

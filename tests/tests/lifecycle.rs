@@ -1069,3 +1069,203 @@ fn installs_held_in_their_builds_never_stop_transactions() {
         );
     }
 }
+
+#[test]
+fn init_is_required_of_chaincode_to_chaincode_calls_and_its_key_is_the_peers() {
+    let dir = tempfile::tempdir().unwrap();
+    let peer = PeerProcess::start(&dir.path().join("peer"), &[], &[]);
+    // Two packages: a call into the same process within one transaction is refused, as in
+    // Fabric.
+    let caller = install(
+        &peer,
+        &package(&peer, dir.path(), "caller", &kv_chaincode(), "binary"),
+    );
+    let callee = install(
+        &peer,
+        &package(&peer, dir.path(), "callee", &kv_chaincode(), "binary"),
+    );
+    approve_and_commit(&peer, "mychannel", "caller", "1", 1, &caller, &[]);
+    approve_and_commit(
+        &peer,
+        "mychannel",
+        "callee",
+        "1",
+        1,
+        &callee,
+        &["--init-required"],
+    );
+    let out = invoke(
+        &peer,
+        "mychannel",
+        "caller",
+        r#"{"Args":["call","callee","get","k"]}"#,
+    )
+    .failed();
+    assert!(
+        out.stderr.contains(
+            "chaincode 'callee' has not been initialized for this version, must call as init first"
+        ),
+        "{}",
+        out.stderr
+    );
+    // A chaincode cannot forge (or reset) the peer's record of its Init.
+    let out = invoke(
+        &peer,
+        "mychannel",
+        "caller",
+        r#"{"Args":["put","\u0000\udbff\udfffinitialized","1"]}"#,
+    )
+    .failed();
+    assert!(
+        out.stderr.contains("is reserved for the peer"),
+        "{}",
+        out.stderr
+    );
+    peer.cli(&[
+        "chaincode",
+        "invoke",
+        "-n",
+        "callee",
+        "--isInit",
+        "-c",
+        r#"{"Args":["init","k","v"]}"#,
+    ])
+    .ok();
+    let out = invoke(
+        &peer,
+        "mychannel",
+        "caller",
+        r#"{"Args":["call","callee","get","k"]}"#,
+    )
+    .ok();
+    assert_eq!(out.stdout, "v\n");
+}
+
+#[test]
+fn a_package_may_be_approved_before_it_is_installed_and_switched_by_approving_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let peer = PeerProcess::start(&dir.path().join("peer"), &[], &[]);
+    let first = package(&peer, dir.path(), "kv_a", &kv_chaincode(), "binary");
+    let first_id = peer
+        .cli(&[
+            "lifecycle",
+            "chaincode",
+            "calculatepackageid",
+            first.to_str().unwrap(),
+        ])
+        .ok()
+        .stdout
+        .trim()
+        .to_owned();
+    approve_and_commit(&peer, "mychannel", "kv", "1", 1, &first_id, &[]);
+    let out = invoke(&peer, "mychannel", "kv", r#"{"Args":["put","k","v"]}"#).failed();
+    assert!(
+        out.stderr
+            .contains("chaincode definition for 'kv' exists, but chaincode is not installed"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(install(&peer, &first), first_id);
+    eventually("the launch at install", || {
+        processes_with_env("CORE_CHAINCODE_ID_NAME", &first_id).len() == 1
+    });
+    invoke(&peer, "mychannel", "kv", r#"{"Args":["put","k","v"]}"#).ok();
+    // The same definition approved again with another package: the chaincode switches.
+    let second_id = install(
+        &peer,
+        &package(&peer, dir.path(), "kv_b", &kv_chaincode(), "binary"),
+    );
+    peer.cli(&[
+        "lifecycle",
+        "chaincode",
+        "approveformyorg",
+        "-C",
+        "mychannel",
+        "-n",
+        "kv",
+        "-v",
+        "1",
+        "--sequence",
+        "1",
+        "--package-id",
+        &second_id,
+    ])
+    .ok();
+    eventually("the old package's stop", || {
+        processes_with_env("CORE_CHAINCODE_ID_NAME", &first_id).is_empty()
+    });
+    eventually("the new package's launch", || {
+        processes_with_env("CORE_CHAINCODE_ID_NAME", &second_id).len() == 1
+    });
+    assert_eq!(
+        query(&peer, "mychannel", "kv", r#"{"Args":["get","k"]}"#),
+        "v\n"
+    );
+}
+
+#[test]
+fn a_signed_proposal_that_changes_something_is_used_once() {
+    use bytes::Bytes;
+    use futures::StreamExt;
+    use peer_support::proposal::{ProposalSpec, build};
+    use prost::Message;
+    let dir = tempfile::tempdir().unwrap();
+    let peer = PeerProcess::start(&dir.path().join("peer"), &[], &[]);
+    let id = install(
+        &peer,
+        &package(&peer, dir.path(), "kv", &kv_chaincode(), "binary"),
+    );
+    let identity = peer::identity::Identity::load(&peer.data.join("msp"), "SampleOrg").unwrap();
+    let args = proto::lifecycle::ApproveChaincodeDefinitionForMyOrgArgs {
+        sequence: 1,
+        name: "kv".into(),
+        version: "1".into(),
+        source: Some(proto::lifecycle::ChaincodeSource {
+            r#type: Some(proto::lifecycle::chaincode_source::Type::LocalPackage(
+                proto::lifecycle::chaincode_source::Local { package_id: id },
+            )),
+        }),
+        ..Default::default()
+    };
+    let built = build(&ProposalSpec {
+        channel_id: "mychannel".into(),
+        chaincode: "_lifecycle".into(),
+        input: proto::protos::ChaincodeInput {
+            args: vec![
+                Bytes::from_static(b"ApproveChaincodeDefinitionForMyOrg"),
+                args.encode_to_vec().into(),
+            ],
+            ..Default::default()
+        },
+        mspid: identity.mspid.clone(),
+        certificate_pem: Bytes::from(identity.cert_pem.clone()),
+        nonce: Bytes::from_static(b"a nonce of twenty four b"),
+        ..ProposalSpec::default()
+    });
+    let signed = built.signed(identity.sign(&built.proposal_bytes).unwrap());
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let outcomes: Vec<Result<(), tonic::Status>> = runtime.block_on(async {
+        let mut admin = peer::client::connect(&peer::cli::ClientOptions::to(peer.admin.clone()))
+            .await
+            .unwrap();
+        let mut outcomes = Vec::new();
+        for _ in 0..2 {
+            let mut events = admin.lifecycle(signed.clone()).await.unwrap().into_inner();
+            let mut outcome = Ok(());
+            while let Some(event) = events.next().await {
+                if let Err(status) = event {
+                    outcome = Err(status);
+                }
+            }
+            outcomes.push(outcome);
+        }
+        outcomes
+    });
+    assert!(outcomes[0].is_ok(), "{:?}", outcomes[0]);
+    let replay = outcomes[1].as_ref().unwrap_err();
+    assert_eq!(replay.code(), tonic::Code::AlreadyExists);
+    assert!(
+        replay.message().contains("a signed proposal is used once"),
+        "{replay:?}"
+    );
+}

@@ -79,6 +79,11 @@ fn pagination(metadata: &Bytes) -> Result<Option<(usize, String)>> {
     Ok(Some((size, m.bookmark)))
 }
 
+/// Keys a chaincode may not write: the peer's own entries in a chaincode's namespace start
+/// so ([`crate::INITIALIZED_KEY`]); composite keys (U+0000 then an object type) never do,
+/// since Fabric's shims refuse U+10FFFF in their parts.
+const RESERVED_KEY_PREFIX: &str = "\u{0}\u{10FFFF}";
+
 impl Handler {
     /// The reply to a state request: RESPONSE with its result, or ERROR.
     pub(super) fn reply_to_state(&self, msg: &ChaincodeMessage) -> ChaincodeMessage {
@@ -361,6 +366,11 @@ impl Handler {
         let (key, coll) = (record.key.as_str(), record.collection.as_str());
         if key.is_empty() {
             return Err(Error::Ledger("key must not be an empty string".into()));
+        }
+        if coll.is_empty() && key.starts_with(RESERVED_KEY_PREFIX) {
+            return Err(Error::Ledger(format!(
+                "key {key:?} is reserved for the peer (it starts with U+0000 U+10FFFF)"
+            )));
         }
         ctx.check_collection(coll)?;
         let private = !coll.is_empty();

@@ -14,6 +14,7 @@
 //! or a complete folder.
 
 use std::os::unix::fs::DirBuilderExt;
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
@@ -271,9 +272,10 @@ pub fn tls_server_cert(dir: &Path, hosts: &[String]) -> Result<(PathBuf, PathBuf
         return Ok((cert, key, ca));
     }
     if !dir.is_dir() {
+        // Readable by others: clients need `ca.crt`; the key itself is 0600.
         std::fs::DirBuilder::new()
             .recursive(true)
-            .mode(0o700)
+            .mode(0o755)
             .create(dir)
             .with_context(|| format!("cannot create {}", dir.display()))?;
     }
@@ -300,9 +302,15 @@ pub fn tls_server_cert(dir: &Path, hosts: &[String]) -> Result<(PathBuf, PathBuf
     server.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
     server.use_authority_key_identifier_extension = true;
     let server_pem = server.signed_by(&server_key, &issuer)?.pem();
+    let public = |path: &Path| {
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o644))
+            .with_context(|| format!("cannot make {} readable", path.display()))
+    };
     write_private(&ca, ca_pem.as_bytes())?;
+    public(&ca)?;
     write_private(&key, server_key.serialize_pem().as_bytes())?;
     // Written last: its presence means the set is complete.
     write_private(&cert, server_pem.as_bytes())?;
+    public(&cert)?;
     Ok((cert, key, ca))
 }
