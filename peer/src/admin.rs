@@ -646,6 +646,9 @@ impl Node {
                 )));
             }
         };
+        if changes_something {
+            tracing::info!(function, by = %who.id, mspid = %who.mspid, txid = %tx.tx_id, "administrative call done");
+        }
         Ok(result.into())
     }
 
