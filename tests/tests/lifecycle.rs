@@ -1269,3 +1269,37 @@ fn a_signed_proposal_that_changes_something_is_used_once() {
         "{replay:?}"
     );
 }
+
+#[test]
+fn fabrics_node_chaincode_through_the_2x_lifecycle() {
+    let Some(node) = tests::env::require_node("lifecycle::node_kv") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    // Its node_modules is a link to the bundled shim: packed as what it points to.
+    let source = node.kv_package(dir.path());
+    let peer = PeerProcess::start(&dir.path().join("peer"), &[], &[]);
+    let id = install(
+        &peer,
+        &package(&peer, dir.path(), "nodekv_1", &source, "node"),
+    );
+    approve_and_commit(&peer, "mychannel", "nodekv", "1.0", 1, &id, &[]);
+    invoke(
+        &peer,
+        "mychannel",
+        "nodekv",
+        r#"{"Args":["put","greeting","hello"]}"#,
+    )
+    .ok();
+    assert_eq!(
+        query(
+            &peer,
+            "mychannel",
+            "nodekv",
+            r#"{"Args":["get","greeting"]}"#
+        ),
+        "hello\n"
+    );
+    // The package's `start` script and the node process it starts, both named by the ID.
+    assert!(!processes_with_env("CORE_CHAINCODE_ID_NAME", &id).is_empty());
+}
