@@ -22,6 +22,9 @@ use crate::lifecycle::Lifecycle;
 use crate::msp::{Msp, MspManager};
 use crate::store::Store;
 
+/// Calls one client connection may have under way at once on the admin API.
+const ADMIN_STREAMS_PER_CONNECTION: usize = 64;
+
 /// Binds `address` for the configuration key `key`, with an error naming both.
 async fn bind(address: std::net::SocketAddr, key: &str) -> Result<TcpListener> {
     TcpListener::bind(address)
@@ -205,7 +208,9 @@ pub async fn start(config: PeerConfig) -> Result<()> {
         changes: tokio::sync::Mutex::new(()),
     });
     node.launch_committed();
-    let mut server = tonic::transport::Server::builder();
+    // Bounded work per connection: a client cannot open streams without end.
+    let mut server = tonic::transport::Server::builder()
+        .concurrency_limit_per_connection(ADMIN_STREAMS_PER_CONNECTION);
     if let Some(tls) = admin_tls {
         server = server
             .tls_config(tls)
