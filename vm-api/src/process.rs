@@ -146,9 +146,8 @@ pub async fn read_lines(
 }
 
 fn emit(line: &[u8], cut: bool, stream: &'static str, recent: &RecentOutput, sink: &LineSink) {
-    let mut text = String::from_utf8_lossy(line)
-        .trim_end_matches('\r')
-        .to_owned();
+    let raw = String::from_utf8_lossy(line);
+    let mut text = crate::output::clean_line(raw.trim_end_matches('\r')).into_owned();
     if cut {
         text.push_str(" [line cut]");
     }
@@ -336,6 +335,17 @@ mod tests {
         assert!(lines[0].ends_with("x [line cut]"));
         assert_eq!(&lines[1..], ["short", "last-no-newline"]);
         assert_eq!(seen.lock().unwrap()[1], ("stderr".into(), "short".into()));
+    }
+
+    #[tokio::test]
+    async fn colour_codes_never_reach_the_log_or_the_kept_lines() {
+        let (sink, seen) = sink();
+        let recent = RecentOutput::new(5);
+        let text = b"2026-12-02T10:00:00Z \x1b[32minfo\x1b[39m [c-api:kv] ready\n";
+        read_lines(text.as_slice(), "stdout", &recent, &sink).await;
+        let expected = "2026-12-02T10:00:00Z info [c-api:kv] ready";
+        assert_eq!(seen.lock().unwrap()[0].1, expected);
+        assert_eq!(recent.snapshot(), [expected]);
     }
 
     #[tokio::test]

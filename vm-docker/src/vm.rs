@@ -353,7 +353,8 @@ impl DockerVm {
         let name = ccid.registered_name();
         tokio::spawn(async move {
             while let Some(Ok(chunk)) = logs.next().await {
-                let text = String::from_utf8_lossy(chunk.as_ref()).into_owned();
+                let raw = String::from_utf8_lossy(chunk.as_ref());
+                let text = vm_api::output::clean_line(&raw);
                 for line in text.lines() {
                     tracing::info!(target: "chaincode", chaincode = %name, "{line}");
                 }
