@@ -61,6 +61,20 @@ pub fn tail_suffix(lines: &[String]) -> String {
     }
 }
 
+/// A line a chaincode printed, as the peer logs it: terminal colour and other escape codes
+/// removed (Node chaincodes colour their levels: `\x1b[32minfo\x1b[39m` is logged as `info`).
+///
+/// ```
+/// assert_eq!(vm_api::output::clean_line("\x1b[32minfo\x1b[39m: ready"), "info: ready");
+/// assert_eq!(vm_api::output::clean_line("plain"), "plain");
+/// ```
+pub fn clean_line(line: &str) -> std::borrow::Cow<'_, str> {
+    if !line.contains('\x1b') {
+        return std::borrow::Cow::Borrowed(line);
+    }
+    std::borrow::Cow::Owned(String::from_utf8_lossy(&strip_ansi_escapes::strip(line)).into_owned())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -74,18 +88,4 @@ mod tests {
         none.push("x");
         assert!(none.snapshot().is_empty());
     }
-}
-
-/// A line a chaincode printed, as the peer logs it: terminal colour and other escape codes
-/// removed (Node chaincodes colour their levels: `\x1b[32minfo\x1b[39m` is logged as `info`).
-///
-/// ```
-/// assert_eq!(vm_api::output::clean_line("\x1b[32minfo\x1b[39m: ready"), "info: ready");
-/// assert_eq!(vm_api::output::clean_line("plain"), "plain");
-/// ```
-pub fn clean_line(line: &str) -> std::borrow::Cow<'_, str> {
-    if !line.contains('\x1b') {
-        return std::borrow::Cow::Borrowed(line);
-    }
-    std::borrow::Cow::Owned(String::from_utf8_lossy(&strip_ansi_escapes::strip(line)).into_owned())
 }
