@@ -18,7 +18,7 @@ use crate::tls::ChaincodeCa;
 use crate::tx_context::StateAccess;
 use crate::{
     ChaincodeDefinition, ChaincodeDefinitions, ContainerRuntime, DefinitionMap, Error,
-    HandlerRegistry, Result, SupportConfig, VmController, VmFactory,
+    HandlerRegistry, Metrics, Result, SupportConfig, VmController, VmFactory,
 };
 
 /// What a transaction brings to a chaincode.
@@ -72,6 +72,8 @@ pub(crate) struct SupportInner {
     pub ca: Option<Arc<ChaincodeCa>>,
     /// Set once the peer shuts down: streams end and nothing new starts.
     pub closing: watch::Sender<bool>,
+    /// The metrics, when the embedding program gave a registry.
+    pub metrics: Option<Arc<Metrics>>,
 }
 
 impl SupportInner {
@@ -148,6 +150,7 @@ impl ChaincodeSupport {
             registration_check: None,
             ca: None,
             packages: None,
+            metrics: None,
         }
     }
 
@@ -452,6 +455,7 @@ pub struct ChaincodeSupportBuilder {
     registration_check: Option<Arc<dyn RegistrationCheck>>,
     ca: Option<Arc<ChaincodeCa>>,
     packages: Option<Arc<chaincode_package::PackageStore>>,
+    metrics: Option<prometheus::Registry>,
 }
 
 impl std::fmt::Debug for ChaincodeSupportBuilder {
@@ -528,6 +532,13 @@ impl ChaincodeSupportBuilder {
         self
     }
 
+    /// Measures launches, shim requests, timeouts and builds into `registry` (see
+    /// [`Metrics`]); without a registry nothing is measured.
+    pub fn metrics(mut self, registry: &prometheus::Registry) -> Self {
+        self.metrics = Some(registry.clone());
+        self
+    }
+
     /// Check every registration (against the client certificate, for instance).
     pub fn registration_check(mut self, check: Arc<dyn RegistrationCheck>) -> Self {
         self.registration_check = Some(check);
@@ -556,6 +567,10 @@ impl ChaincodeSupportBuilder {
         let registration_check = self
             .registration_check
             .or_else(|| ca.clone().map(|ca| ca as Arc<dyn RegistrationCheck>));
+        let metrics = match &self.metrics {
+            Some(registry) => Some(Arc::new(Metrics::register(registry)?)),
+            None => None,
+        };
         let config = Arc::new(self.config);
         let definitions = WithBuiltins::new(
             self.definitions
@@ -574,11 +589,10 @@ impl ChaincodeSupportBuilder {
                 Arc::clone(&streams),
                 self.factories,
             ));
-            let runtime = Arc::new(ContainerRuntime::new(
-                Arc::clone(&config),
-                controller,
-                cert_issuer,
-            ));
+            let runtime = Arc::new(
+                ContainerRuntime::new(Arc::clone(&config), controller, cert_issuer)
+                    .with_metrics(metrics.clone()),
+            );
             let registry = Arc::new(HandlerRegistry::new(config.dev_mode));
             SupportInner {
                 launcher: Arc::new(RuntimeLauncher::new(
@@ -586,6 +600,7 @@ impl ChaincodeSupportBuilder {
                     Arc::clone(&registry),
                     runtime,
                     streams,
+                    metrics.clone(),
                 )),
                 config,
                 registry,
@@ -595,6 +610,7 @@ impl ChaincodeSupportBuilder {
                 registration_check,
                 ca,
                 closing: watch::Sender::new(false),
+                metrics,
             }
         });
         Ok(ChaincodeSupport { inner })

@@ -14,8 +14,8 @@ use vm_api::{
 #[cfg(test)]
 use crate::VmFactory;
 use crate::chaincode_identity::ClientCertIssuer;
-use crate::router::route;
-use crate::{ChaincodeDefinition, Error, Result, SupportConfig, VmController};
+use crate::router::{build_on, route};
+use crate::{ChaincodeDefinition, Error, Metrics, Result, SupportConfig, VmController};
 
 /// Builds, starts, stops and waits for chaincodes through the VM controller.
 pub struct ContainerRuntime {
@@ -24,6 +24,7 @@ pub struct ContainerRuntime {
     tls: Option<Arc<dyn ClientCertIssuer>>,
     /// The backend each package was built for in this run of the peer.
     built: Mutex<HashMap<Ccid, String>>,
+    metrics: Option<Arc<Metrics>>,
 }
 
 impl std::fmt::Debug for ContainerRuntime {
@@ -47,7 +48,14 @@ impl ContainerRuntime {
             controller,
             tls,
             built: Mutex::new(HashMap::new()),
+            metrics: None,
         }
+    }
+
+    /// Measures builds into `metrics`.
+    pub(crate) fn with_metrics(mut self, metrics: Option<Arc<Metrics>>) -> Self {
+        self.metrics = metrics;
+        self
     }
 
     /// The controller.
@@ -141,7 +149,8 @@ impl ContainerRuntime {
         let build = async {
             match &def.container_type {
                 Some(container_type) => {
-                    match self.controller.process(container_type, &req).await? {
+                    let metrics = self.metrics.as_deref();
+                    match build_on(&self.controller, container_type, &req, metrics).await? {
                         BuildOutcome::Built { detail } => Ok((container_type.clone(), detail)),
                         BuildOutcome::Declined { reason } => Err(Error::NoBackend {
                             ccid: def.ccid.clone(),
@@ -150,7 +159,7 @@ impl ContainerRuntime {
                         }),
                     }
                 }
-                None => route(&self.controller, &req)
+                None => route(&self.controller, &req, self.metrics.as_deref())
                     .await
                     .map(|r| (r.container_type, r.detail)),
             }

@@ -27,6 +27,8 @@
 //! - [`server`]: the gRPC `ChaincodeSupport/Register` server, feeding the same handler;
 //!   [`caas`]: dials a chaincode served as a service (`Chaincode/Connect`).
 //! - [`tls`]: the chaincode CA: per-launch client certificates, checked at registration.
+//! - [`metrics`]: Prometheus collectors with Fabric's chaincode metric names, registered in a
+//!   registry the embedding program gives ([`ChaincodeSupportBuilder::metrics`]).
 //!
 //! # Running a transaction
 //!
@@ -65,6 +67,7 @@ mod error;
 mod handler;
 mod handler_registry;
 pub mod ledger;
+pub mod metrics;
 pub mod policy;
 pub mod proposal;
 mod query;
@@ -85,4 +88,5 @@ pub use container_runtime::ContainerRuntime;
 pub use definitions::{ChaincodeDefinition, ChaincodeDefinitions, DefinitionMap};
 pub use error::{Error, Result};
 pub use handler_registry::HandlerRegistry;
+pub use metrics::Metrics;
 pub use vm_controller::{VmController, VmFactory, builtin_chaincodes, check_backends};

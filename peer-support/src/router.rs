@@ -3,7 +3,7 @@
 
 use vm_api::{BuildOutcome, BuildRequest};
 
-use crate::{Error, Result, VmController};
+use crate::{Error, Metrics, Result, VmController};
 
 /// The backend that took a package.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -18,7 +18,11 @@ pub(crate) struct Routed {
 /// check fails is skipped (with a warning), one that declines the package passes it on, and
 /// the first that builds it runs it. A backend that takes the package but fails to build it
 /// ends the search with its error, as in Fabric.
-pub(crate) async fn route(controller: &VmController, req: &BuildRequest) -> Result<Routed> {
+pub(crate) async fn route(
+    controller: &VmController,
+    req: &BuildRequest,
+    metrics: Option<&Metrics>,
+) -> Result<Routed> {
     let mut tried = Vec::new();
     for container_type in controller.candidates() {
         let vm = match controller.vm(&container_type) {
@@ -33,7 +37,7 @@ pub(crate) async fn route(controller: &VmController, req: &BuildRequest) -> Resu
             tried.push(format!("{container_type}: {e}"));
             continue;
         }
-        match controller.process(&container_type, req).await? {
+        match build_on(controller, &container_type, req, metrics).await? {
             BuildOutcome::Built { detail } => {
                 return Ok(Routed {
                     container_type,
@@ -51,4 +55,25 @@ pub(crate) async fn route(controller: &VmController, req: &BuildRequest) -> Resu
         package_type: req.package.kind.clone(),
         tried,
     })
+}
+
+/// Builds `req` on `container_type`'s backend, measuring the build when it is not declined.
+pub(crate) async fn build_on(
+    controller: &VmController,
+    container_type: &str,
+    req: &BuildRequest,
+    metrics: Option<&Metrics>,
+) -> Result<BuildOutcome> {
+    let started = metrics.map(|_| std::time::Instant::now());
+    let outcome = controller.process(container_type, req).await;
+    if let (Some(metrics), Some(started)) = (metrics, started) {
+        let ok = match &outcome {
+            Ok(BuildOutcome::Declined { .. }) => return outcome,
+            Ok(BuildOutcome::Built { .. }) => true,
+            Err(_) => false,
+        };
+        let ccid = req.ccid.registered_name();
+        metrics.build_finished(&ccid, container_type, started.elapsed(), ok);
+    }
+    outcome
 }

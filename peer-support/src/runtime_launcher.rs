@@ -20,7 +20,9 @@ use vm_api::{ChaincodeServer, ChaincodeStreamHandler, Started, StreamOrigin};
 
 use crate::handler::Handler;
 use crate::handler_registry::LaunchState;
-use crate::{ChaincodeDefinition, ContainerRuntime, Error, HandlerRegistry, Result, SupportConfig};
+use crate::{
+    ChaincodeDefinition, ContainerRuntime, Error, HandlerRegistry, Metrics, Result, SupportConfig,
+};
 
 /// A chaincode this peer launched, and the backend that runs it.
 #[derive(Clone)]
@@ -42,6 +44,7 @@ pub(crate) struct RuntimeLauncher {
     streams: Arc<dyn ChaincodeStreamHandler>,
     /// What this peer started, by registered name, so stop and shutdown find it.
     launched: Mutex<HashMap<String, Launched>>,
+    metrics: Option<Arc<Metrics>>,
 }
 
 impl RuntimeLauncher {
@@ -50,6 +53,7 @@ impl RuntimeLauncher {
         registry: Arc<HandlerRegistry>,
         runtime: Arc<ContainerRuntime>,
         streams: Arc<dyn ChaincodeStreamHandler>,
+        metrics: Option<Arc<Metrics>>,
     ) -> Self {
         Self {
             config,
@@ -57,6 +61,7 @@ impl RuntimeLauncher {
             runtime,
             streams,
             launched: Mutex::new(HashMap::new()),
+            metrics,
         }
     }
 
@@ -103,10 +108,15 @@ impl RuntimeLauncher {
 
     async fn run_launch(self: Arc<Self>, def: ChaincodeDefinition, state: Arc<LaunchState>) {
         let name = def.ccid.registered_name();
+        let started = std::time::Instant::now();
         let outcome = AssertUnwindSafe(self.build_start_and_wait(&def, &state))
             .catch_unwind()
             .await
             .unwrap_or_else(|_| Err(Arc::new(Error::Protocol("the launch panicked".into()))));
+        if let Some(metrics) = &self.metrics {
+            let error = outcome.as_ref().err().map(|e| &**e);
+            metrics.launch_finished(&name, started.elapsed(), error);
+        }
         let Err(error) = outcome else {
             tracing::info!(chaincode = %name, "launched");
             return;
@@ -167,8 +177,15 @@ impl RuntimeLauncher {
             outcome = state.wait() => {
                 // Registered (or refused). Keep watching the end, for the log.
                 let name = def.ccid.registered_name();
+                let running = self.metrics.clone().filter(|_| outcome.is_ok());
+                if let Some(metrics) = &running {
+                    metrics.chaincode_started(&container_type);
+                }
                 tokio::spawn(async move {
                     let why = ended.await;
+                    if let Some(metrics) = running {
+                        metrics.chaincode_ended(&container_type);
+                    }
                     tracing::info!(chaincode = %name, reason = %why.report(), "chaincode ended");
                 });
                 outcome

@@ -405,6 +405,7 @@ impl Node {
         let committed = tokio::task::spawn_blocking(move || ledger.commit(&id, timestamp, &rwset))
             .await
             .map_err(internal)?;
+        crate::operations::record_transaction(&tx.channel, &def, &committed);
         result.height = committed.map_err(|e| status(&e))?;
         result.committed = true;
         if kind == Kind::Instantiate {

@@ -229,7 +229,8 @@ pub enum IdentityCommand {
         /// An administrator (otherwise a member: may invoke and query, not install).
         #[arg(long)]
         admin: bool,
-        /// Configuration file, for `peer.fileSystemPath` and `peer.localMspId`.
+        /// Configuration file, for `peer.fileSystemPath` and `peer.localMspId` (default:
+        /// `$FABRIC_CFG_PATH/core.yaml` when `FABRIC_CFG_PATH` is set).
         #[arg(long, env = "FABRIC_CFG_FILE")]
         config: Option<PathBuf>,
     },
@@ -240,7 +241,8 @@ pub enum IdentityCommand {
 pub enum NodeCommand {
     /// Start the peer; it runs until SIGINT or SIGTERM.
     Start {
-        /// Configuration file (core.yaml names); every key can also be set by `CORE_…`.
+        /// Configuration file (core.yaml names; default: `$FABRIC_CFG_PATH/core.yaml` when
+        /// `FABRIC_CFG_PATH` is set); every key can also be set by `CORE_…`.
         #[arg(long, env = "FABRIC_CFG_FILE")]
         config: Option<PathBuf>,
         /// Dev mode: chaincodes are started by hand and register themselves.
@@ -261,7 +263,8 @@ pub struct ClientOptions {
     )]
     pub peer_address: String,
     /// Configuration file, for the identity's location (`peer.mspConfigPath`,
-    /// `peer.fileSystemPath`) and MSP id.
+    /// `peer.fileSystemPath`) and MSP id (default: `$FABRIC_CFG_PATH/core.yaml` when
+    /// `FABRIC_CFG_PATH` is set).
     #[arg(long, env = "FABRIC_CFG_FILE", global = true)]
     pub config: Option<PathBuf>,
     /// The client's MSP folder (Fabric's layout: signcerts/, keystore/). Default:

@@ -3,20 +3,41 @@
 //! overridable by its `CORE_…` environment variable (JSON or YAML for a structured one, as
 //! Fabric users write `CORE_CHAINCODE_EXTERNALBUILDERS='[{"name":…}]'`), with defaults that
 //! work with no file at all. A bad value is an error naming its key.
+//!
+//! The file is read as Fabric reads it: found through `FABRIC_CFG_PATH` (or given with
+//! `--config`), its relative paths resolved against its folder ([`paths`]), the placeholders
+//! of image names expanded ([`images`]), host names accepted in addresses, and its keys
+//! checked: one that neither this peer nor Fabric knows is a warning by name
+//! ([`known_keys`]); [`load`] does it all.
 
-use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 use peer_support::SupportConfig;
 use serde_json::Value;
 use vm_api::Settings;
-use yaml_rust2::{Yaml, YamlLoader};
+
+pub mod images;
+pub mod known_keys;
+mod load;
+pub mod paths;
+
+pub use load::{Loaded, load, settings};
 
 /// Keys whose value is a list or a map; their environment variable holds JSON or YAML.
 pub const STRUCTURED_KEYS: &[&str] = &[
     "chaincode.externalBuilders",
     "peer.tls.clientRootCAs.files",
+    "peer.trustedMSPs",
+    "operations.tls.clientRootCAs.files",
+];
+
+/// Sections the peer reads whole: everything under each is the peer's (Docker's host
+/// configuration, the builders' maps, the trusted MSPs by id).
+pub const PEER_SECTIONS: &[&str] = &[
+    "vm.docker.hostConfig",
+    "chaincode.externalBuilders",
     "peer.trustedMSPs",
 ];
 
@@ -71,90 +92,22 @@ pub const KEYS: &[(&str, &str)] = &[
     ("vm.docker.hostConfig.CapAdd", ""),
     ("vm.docker.hostConfig.CapDrop", ""),
     ("vm.docker.hostConfig.Privileged", ""),
+    ("vm.docker.timeout", ""),
     ("vm.process.outputLines", ""),
     ("vm.process.inheritEnv", ""),
+    ("vm.external.outputLines", ""),
+    ("operations.listenAddress", ""),
+    ("operations.tls.enabled", ""),
+    ("operations.tls.cert.file", ""),
+    ("operations.tls.key.file", ""),
+    ("operations.tls.clientAuthRequired", ""),
+    ("operations.tls.clientRootCAs.files", ""),
+    ("metrics.provider", ""),
 ];
 
 /// The environment variable of `key`.
 pub fn env_name(key: &str) -> String {
     format!("CORE_{}", key.to_uppercase().replace('.', "_"))
-}
-
-/// A YAML document as JSON: maps keep their keys (as text), scalars become text.
-fn to_json(node: &Yaml) -> Value {
-    match node {
-        Yaml::Hash(map) => Value::Object(
-            map.iter()
-                .filter_map(|(k, v)| {
-                    let key = match k {
-                        Yaml::String(s) | Yaml::Real(s) => s.clone(),
-                        Yaml::Integer(i) => i.to_string(),
-                        Yaml::Boolean(b) => b.to_string(),
-                        _ => return None,
-                    };
-                    Some((key, to_json(v)))
-                })
-                .collect(),
-        ),
-        Yaml::Array(items) => Value::Array(items.iter().map(to_json).collect()),
-        Yaml::String(s) | Yaml::Real(s) => Value::String(s.clone()),
-        Yaml::Integer(i) => Value::String(i.to_string()),
-        Yaml::Boolean(b) => Value::String(b.to_string()),
-        _ => Value::Null,
-    }
-}
-
-/// Parses `text` as YAML (JSON is YAML too) into one value.
-fn parse_yaml(text: &str) -> std::result::Result<Value, String> {
-    let docs = YamlLoader::load_from_str(text).map_err(|e| e.to_string())?;
-    Ok(docs.first().map_or(Value::Null, to_json))
-}
-
-/// Settings from `file` (if any) over the defaults, then `env` over both. The environment
-/// can set every key the peer knows or the file names; a structured key's variable holds JSON
-/// or YAML.
-pub fn settings(file: Option<&Path>, env: impl Fn(&str) -> Option<String>) -> Result<Settings> {
-    let mut settings = Settings::new();
-    for (key, default) in KEYS {
-        if !default.is_empty() {
-            settings.set(*key, *default);
-        }
-    }
-    if let Some(path) = file {
-        let text = std::fs::read_to_string(path)
-            .with_context(|| format!("cannot read the configuration file {}", path.display()))?;
-        let docs = YamlLoader::load_from_str(&text)
-            .with_context(|| format!("{} is not valid YAML", path.display()))?;
-        for doc in &docs {
-            settings.merge(&Settings::from_json(&to_json(doc)));
-        }
-    }
-    let known: Vec<String> = KEYS
-        .iter()
-        .map(|(k, _)| (*k).to_owned())
-        .chain(settings.paths())
-        .collect();
-    for key in known {
-        let Some(value) = env(&env_name(&key)) else {
-            continue;
-        };
-        let structured = STRUCTURED_KEYS.iter().any(|k| k.eq_ignore_ascii_case(&key))
-            || settings
-                .value(&key)
-                .is_some_and(|v| v.is_array() || v.is_object());
-        if structured {
-            let parsed = parse_yaml(&value).map_err(|e| {
-                anyhow::anyhow!(
-                    "invalid configuration {key}: {} is neither JSON nor YAML: {e}",
-                    env_name(&key)
-                )
-            })?;
-            settings.set_json(&key, &parsed);
-        } else {
-            settings.set(&key, value);
-        }
-    }
-    Ok(settings)
 }
 
 /// Everything the peer runs with.
@@ -261,11 +214,44 @@ fn trusted_msps(settings: &Settings) -> Result<Vec<(String, PathBuf)>> {
     }
 }
 
-fn address(settings: &Settings, key: &str) -> Result<SocketAddr> {
-    let text = settings.get(key).unwrap_or_default();
-    text.parse().with_context(|| {
-        format!("invalid configuration {key}: {text:?} is not an address like 127.0.0.1:7051")
-    })
+/// `text`, the value of `key`, as a socket address: an IP address and a port, or a host name
+/// and a port resolved now (its first IPv4 address, else its first). Errors name `key`.
+pub fn resolve_address(key: &str, text: &str) -> Result<SocketAddr> {
+    if let Ok(address) = text.parse() {
+        return Ok(address);
+    }
+    let malformed = || {
+        format!(
+            "invalid configuration {key}: {text:?} is not an address like 127.0.0.1:7051 or localhost:7051"
+        )
+    };
+    let (host, port) = text.rsplit_once(':').with_context(malformed)?;
+    let port: u16 = port.parse().ok().with_context(malformed)?;
+    if host.is_empty() {
+        anyhow::bail!(malformed());
+    }
+    let found: Vec<SocketAddr> = (host, port)
+        .to_socket_addrs()
+        .with_context(|| format!("invalid configuration {key}: cannot resolve {host:?}"))?
+        .collect();
+    found
+        .iter()
+        .find(|a| a.is_ipv4())
+        .or(found.first())
+        .copied()
+        .with_context(|| format!("invalid configuration {key}: {host:?} resolves to no address"))
+}
+
+/// The address at `key`, resolved; the settings then hold the resolved address, so whoever
+/// reads them later sees the same one.
+fn address(settings: &mut Settings, key: &str) -> Result<SocketAddr> {
+    let text = settings.get(key).unwrap_or_default().trim().to_owned();
+    let address = resolve_address(key, &text)?;
+    if address.to_string() != text {
+        tracing::debug!(target: "peer::config", key, name = %text, %address, "address resolved");
+        settings.set(key, address.to_string());
+    }
+    Ok(address)
 }
 
 /// The default data folder: `$HOME/.fabric-ccrt/production`.
@@ -282,8 +268,15 @@ impl PeerConfig {
         if dev_mode {
             settings.set("chaincode.mode", "dev");
         }
-        let listen_address = address(&settings, "peer.listenAddress")?;
-        let chaincode_listen_address = address(&settings, "peer.chaincodeListenAddress")?;
+        let listen_address = address(&mut settings, "peer.listenAddress")?;
+        let chaincode_listen_address = address(&mut settings, "peer.chaincodeListenAddress")?;
+        // Read by the operations service; resolved here, once, like the others.
+        if settings
+            .get("operations.listenAddress")
+            .is_some_and(|a| !a.trim().is_empty())
+        {
+            address(&mut settings, "operations.listenAddress")?;
+        }
         // What chaincodes dial: the listener, on loopback when it listens everywhere.
         let dial = match settings
             .get("peer.chaincodeAddress")
@@ -363,198 +356,4 @@ impl PeerConfig {
 }
 
 #[cfg(test)]
-mod tests {
-    use std::collections::HashMap;
-
-    use super::*;
-
-    fn env(vars: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> + use<> {
-        let map: HashMap<String, String> = vars
-            .iter()
-            .map(|(k, v)| ((*k).into(), (*v).into()))
-            .collect();
-        move |k| map.get(k).cloned()
-    }
-
-    #[test]
-    fn what_reaches_beyond_loopback_needs_tls() {
-        let refused = |vars: &[(&str, &str)], dev: bool, key: &str| {
-            let e = PeerConfig::from_settings(settings(None, env(vars)).unwrap(), dev).unwrap_err();
-            assert!(e.to_string().contains(key), "{vars:?}: {e}");
-        };
-        refused(
-            &[("CORE_PEER_LISTENADDRESS", "0.0.0.0:7051")],
-            false,
-            "peer.listenAddress",
-        );
-        refused(
-            &[("CORE_PEER_CHAINCODELISTENADDRESS", "0.0.0.0:7052")],
-            true,
-            "peer.chaincodeListenAddress",
-        );
-        refused(
-            &[
-                ("CORE_PEER_TLS_ENABLED", "true"),
-                ("CORE_PEER_TLS_CLIENTAUTHREQUIRED", "true"),
-            ],
-            false,
-            "peer.tls.clientAuthRequired",
-        );
-        let tls = PeerConfig::from_settings(
-            settings(
-                None,
-                env(&[
-                    ("CORE_PEER_TLS_ENABLED", "true"),
-                    ("CORE_PEER_LISTENADDRESS", "0.0.0.0:7051"),
-                    ("CORE_PEER_CHAINCODELISTENADDRESS", "0.0.0.0:7052"),
-                ]),
-            )
-            .unwrap(),
-            false,
-        )
-        .unwrap();
-        assert!(tls.tls.is_some());
-        assert_eq!(
-            tls.support.peer_address, "127.0.0.1:7052",
-            "chaincodes dial the listener on loopback when it listens everywhere"
-        );
-    }
-
-    #[test]
-    fn defaults_work_without_a_file() {
-        let c = PeerConfig::from_settings(settings(None, env(&[])).unwrap(), false).unwrap();
-        assert_eq!(c.listen_address.to_string(), "127.0.0.1:7051");
-        assert_eq!(c.chaincode_listen_address.to_string(), "127.0.0.1:7052");
-        assert_eq!(c.support.peer_address, "127.0.0.1:7052");
-        assert_eq!(c.support.peer_id, "peer0");
-        assert!(!c.support.dev_mode);
-        assert!(c.support.tls_enabled());
-    }
-
-    #[test]
-    fn file_values_and_environment_overrides() {
-        let dir = tempfile::tempdir().unwrap();
-        let file = dir.path().join("core.yaml");
-        std::fs::write(
-            &file,
-            "peer:\n  id: peer7\n  networkId: net\n  chaincodeListenAddress: 127.0.0.2:9052\nchaincode:\n  executetimeout: 5s\nvm:\n  endpoint: unix:///var/run/docker.sock\n  docker:\n    hostConfig:\n      Dns:\n        - 1.1.1.1\n        - 8.8.8.8\n      LogConfig:\n        Config:\n          max-size: 50m\n",
-        )
-        .unwrap();
-        let s = settings(
-            Some(&file),
-            env(&[("CORE_PEER_ID", "peer9"), ("CORE_CHAINCODE_MODE", "dev")]),
-        )
-        .unwrap();
-        assert_eq!(s.list("vm.docker.hostConfig.Dns"), ["1.1.1.1", "8.8.8.8"]);
-        assert_eq!(
-            s.get("vm.docker.hostConfig.LogConfig.Config.max-size"),
-            Some("50m")
-        );
-        let c = PeerConfig::from_settings(s, false).unwrap();
-        assert_eq!(
-            c.support.peer_id, "peer9",
-            "the environment wins over the file"
-        );
-        assert_eq!(c.support.network_id, "net");
-        assert!(c.support.dev_mode);
-        assert!(
-            !c.support.tls_enabled(),
-            "TLS is off in dev mode unless set"
-        );
-        assert_eq!(c.support.execute_timeout, std::time::Duration::from_secs(5));
-        assert_eq!(c.support.peer_address, "127.0.0.2:9052");
-        assert_eq!(
-            c.settings.get("vm.endpoint"),
-            Some("unix:///var/run/docker.sock")
-        );
-        // A key only the file names can be overridden too.
-        let s = settings(
-            Some(&file),
-            env(&[("CORE_VM_DOCKER_HOSTCONFIG_DNS", "9.9.9.9")]),
-        )
-        .unwrap();
-        assert_eq!(s.list("vm.docker.hostConfig.Dns"), ["9.9.9.9"]);
-    }
-
-    #[test]
-    fn external_builders_keep_their_structure_from_the_file_and_the_environment() {
-        let dir = tempfile::tempdir().unwrap();
-        let file = dir.path().join("core.yaml");
-        std::fs::write(
-            &file,
-            "chaincode:\n  installTimeout: 7m\n  externalBuilders:\n    - name: ccaas\n      path: /opt/ccaas\n      propagateEnvironment:\n        - HOME\n        - CORE_X\n    - path: /opt/bin\n      name: binary\n",
-        )
-        .unwrap();
-        let s = settings(Some(&file), env(&[])).unwrap();
-        let builders = s.value("chaincode.externalBuilders").unwrap();
-        assert_eq!(builders[0]["name"], "ccaas");
-        assert_eq!(builders[0]["propagateEnvironment"][1], "CORE_X");
-        assert_eq!(builders[1]["path"], "/opt/bin");
-        let c = PeerConfig::from_settings(s, false).unwrap();
-        assert_eq!(
-            c.support.install_timeout,
-            std::time::Duration::from_secs(420)
-        );
-
-        // JSON in the environment, as Fabric users set it, replaces the file's list.
-        let json = r#"[{"name":"ext","path":"/opt/ext","propagateEnvironment":["A"]}]"#;
-        let s = settings(
-            Some(&file),
-            env(&[("CORE_CHAINCODE_EXTERNALBUILDERS", json)]),
-        )
-        .unwrap();
-        let builders = s.value("chaincode.externalBuilders").unwrap();
-        assert_eq!(builders.as_array().unwrap().len(), 1);
-        assert_eq!(builders[0]["name"], "ext");
-        // With no file too, and YAML's flow style reads the same.
-        let s = settings(
-            None,
-            env(&[("CORE_CHAINCODE_EXTERNALBUILDERS", "[{name: y, path: /y}]")]),
-        )
-        .unwrap();
-        assert_eq!(
-            s.value("chaincode.externalBuilders").unwrap()[0]["path"],
-            "/y"
-        );
-        let e = settings(None, env(&[("CORE_CHAINCODE_EXTERNALBUILDERS", "[{")])).unwrap_err();
-        assert!(
-            format!("{e:#}").contains("chaincode.externalBuilders"),
-            "{e:#}"
-        );
-    }
-
-    #[test]
-    fn bad_values_name_their_key() {
-        for (var, value, key) in [
-            (
-                "CORE_CHAINCODE_EXECUTETIMEOUT",
-                "soon",
-                "chaincode.executetimeout",
-            ),
-            ("CORE_PEER_LISTENADDRESS", "localhost", "peer.listenAddress"),
-            ("CORE_CHAINCODE_MODE", "prod", "chaincode.mode"),
-            ("CORE_VM_ENDPOINT", "ftp://x", "vm.endpoint"),
-            (
-                "CORE_VM_DOCKER_HOSTCONFIG_MEMORY",
-                "lots",
-                "vm.docker.hostConfig.Memory",
-            ),
-            (
-                "CORE_CHAINCODE_STARTUPTIMEOUT",
-                "1s",
-                "chaincode.startuptimeout",
-            ),
-        ] {
-            let s = settings(None, env(&[(var, value)])).unwrap();
-            let e = PeerConfig::from_settings(s, false).unwrap_err();
-            assert!(format!("{e:#}").contains(key), "{var}={value}: {e:#}");
-        }
-        let dir = tempfile::tempdir().unwrap();
-        let file = dir.path().join("core.yaml");
-        std::fs::write(&file, "peer: [unclosed").unwrap();
-        assert!(
-            format!("{:#}", settings(Some(&file), env(&[])).unwrap_err())
-                .contains("not valid YAML")
-        );
-    }
-}
+mod tests;

@@ -19,7 +19,8 @@
 //! - [`identity`]: client identities in Fabric's MSP layout, signing and verification.
 //! - [`msp`]: Fabric's MSP: CAs, admins, NodeOUs; authentication of creators; the development MSP.
 //! - [`client`]: the CLI's side of the admin API.
-//! - [`logging`]: `RUST_LOG` or `FABRIC_LOGGING_SPEC`.
+//! - [`logging`]: `RUST_LOG` or `FABRIC_LOGGING_SPEC`; levels changed at run time.
+//! - [`operations`]: the operations service: `/healthz`, `/metrics`, `/logspec`, `/version`.
 //!
 //! The peer links every backend and the example system chaincodes.
 
@@ -42,5 +43,6 @@ pub mod logging;
 pub mod msp;
 pub mod names;
 pub mod node;
+pub mod operations;
 pub mod store;
 pub mod transaction;

@@ -24,9 +24,10 @@ fn main() -> ExitCode {
                 peer_chaincodedev,
             }) => {
                 peer::logging::init("info");
-                let settings =
-                    peer::config::settings(config.as_deref(), |k| std::env::var(k).ok())?;
-                let config = peer::config::PeerConfig::from_settings(settings, peer_chaincodedev)?;
+                let loaded = peer::config::load(config.as_deref(), |k| std::env::var(k).ok())?;
+                loaded.log();
+                let config =
+                    peer::config::PeerConfig::from_settings(loaded.settings, peer_chaincodedev)?;
                 peer::node::start(config).await.map(|()| ExitCode::SUCCESS)
             }
             Command::Chaincode(command) => {

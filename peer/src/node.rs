@@ -1,5 +1,6 @@
-//! `peer node start`: the chaincode listener, the admin API, the system chaincodes, persistent
-//! state; runs until SIGINT or SIGTERM, then stops every chaincode it launched.
+//! `peer node start`: the chaincode listener, the operations service, the admin API, the
+//! system chaincodes, persistent state; runs until SIGINT or SIGTERM, then stops every
+//! chaincode it launched.
 
 use std::sync::Arc;
 
@@ -20,6 +21,7 @@ use crate::client::MAX_MESSAGE;
 use crate::config::{AdminTls, PeerConfig};
 use crate::lifecycle::Lifecycle;
 use crate::msp::{Msp, MspManager};
+use crate::operations::OperationsConfig;
 use crate::store::Store;
 
 /// Calls one client connection may have under way at once on the admin API.
@@ -91,6 +93,9 @@ async fn admin_tls(
 /// Runs the peer until it is told to stop.
 pub async fn start(config: PeerConfig) -> Result<()> {
     let data = &config.file_system_path;
+    let operations =
+        OperationsConfig::from_settings(&config.settings, |key| std::env::var(key).ok())?;
+    let registry = operations.registry();
     // The organisation's MSP: the configured one, or a development MSP made in the data
     // folder on first start (a CA and an administrator the CLI signs with by default).
     let msps = {
@@ -152,10 +157,14 @@ pub async fn start(config: PeerConfig) -> Result<()> {
             move |channel| -> peer_support::Result<Arc<dyn VersionedDb>> { store.channel(channel) },
         ))
     };
-    let support = ChaincodeSupport::builder(config.support.clone())
+    let mut support = ChaincodeSupport::builder(config.support.clone())
         .definitions(lifecycle.clone())
         .ledgers(ledgers.clone())
-        .packages(packages)
+        .packages(packages);
+    if let Some(registry) = &registry {
+        support = support.metrics(registry);
+    }
+    let support = support
         .build()
         .map_err(|e| anyhow::anyhow!("{}", e.report()))?;
 
@@ -169,6 +178,8 @@ pub async fn start(config: PeerConfig) -> Result<()> {
         Some(tls) => Some(admin_tls(tls, data, config.listen_address).await?),
         None => None,
     };
+    // Before the admin API: once the peer answers its clients, probes find it too.
+    let operations = crate::operations::start(&operations, support.clone(), registry).await?;
     let admin_listener = bind(config.listen_address, "peer.listenAddress").await?;
     // The backends that run chaincodes of their own accord, checked now (the Docker backend
     // also removes this peer's leftover containers from a previous run when it connects).
@@ -232,6 +243,7 @@ pub async fn start(config: PeerConfig) -> Result<()> {
     tracing::info!(
         peer = %config.support.peer_id,
         admin = %config.listen_address,
+        operations = %operations.address,
         chaincodes = %config.chaincode_listen_address,
         data = %data.display(),
         mode = if config.support.dev_mode { "dev" } else { "net" },
@@ -251,6 +263,7 @@ pub async fn start(config: PeerConfig) -> Result<()> {
     support.shutdown().await;
     let _ = stop_tx.send(true);
     let _ = tokio::time::timeout(std::time::Duration::from_secs(10), admin_server).await;
+    operations.stop().await;
     tracing::info!("peer stopped");
     Ok(())
 }

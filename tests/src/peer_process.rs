@@ -58,6 +58,9 @@ pub struct PeerProcess {
     pub admin: String,
     /// The chaincode listener's address.
     pub chaincode_address: String,
+    /// The operations service's address (`/healthz`, `/metrics`, …), unless the test's
+    /// environment sets `CORE_OPERATIONS_LISTENADDRESS`.
+    pub operations: String,
     env: Vec<(String, String)>,
     args: Vec<String>,
     child: Option<Child>,
@@ -67,11 +70,12 @@ pub struct PeerProcess {
 impl PeerProcess {
     /// Starts a peer with its data in `data`, with extra environment and arguments.
     pub fn start(data: &Path, env: &[(&str, &str)], args: &[&str]) -> PeerProcess {
-        let (admin_port, cc_port) = (free_port(), free_port());
+        let (admin_port, cc_port, ops_port) = (free_port(), free_port(), free_port());
         let mut peer = PeerProcess {
             data: data.to_path_buf(),
             admin: format!("127.0.0.1:{admin_port}"),
             chaincode_address: format!("127.0.0.1:{cc_port}"),
+            operations: format!("127.0.0.1:{ops_port}"),
             env: env
                 .iter()
                 .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
@@ -90,7 +94,8 @@ impl PeerProcess {
             .env("CORE_PEER_FILESYSTEMPATH", &self.data)
             .env("CORE_PEER_LISTENADDRESS", &self.admin)
             .env("CORE_PEER_CHAINCODELISTENADDRESS", &self.chaincode_address)
-            .env("CORE_PEER_ADDRESS", &self.admin);
+            .env("CORE_PEER_ADDRESS", &self.admin)
+            .env("CORE_OPERATIONS_LISTENADDRESS", &self.operations);
         for (k, v) in &self.env {
             cmd.env(k, v);
         }

@@ -25,6 +25,7 @@ use tokio::sync::{Notify, Semaphore};
 use vm_api::StreamOrigin;
 
 use crate::chaincode_support::SupportInner;
+use crate::metrics::{Metrics, ShimRequest};
 use crate::tx_context::{NewContext, Refused, StateAccess, TransactionContexts};
 use crate::{ChaincodeDefinition, Error, Result, SupportConfig, TxParams};
 
@@ -41,6 +42,7 @@ pub(crate) struct Handler {
     origin: StreamOrigin,
     /// Told when the peer ends the stream itself (the chaincode was stopped).
     close: Notify,
+    metrics: Option<Arc<Metrics>>,
 }
 
 impl Handler {
@@ -108,11 +110,16 @@ impl Handler {
         };
         match tokio::time::timeout(timeout, exchange).await {
             Ok(outcome) => outcome,
-            Err(_) => Err(Error::ExecuteTimeout {
-                ccid: self.name().to_owned(),
-                txid: params.tx_id.clone(),
-                timeout,
-            }),
+            Err(_) => {
+                if let Some(metrics) = &self.metrics {
+                    metrics.execute_timeout(self.name());
+                }
+                Err(Error::ExecuteTimeout {
+                    ccid: self.name().to_owned(),
+                    txid: params.tx_id.clone(),
+                    timeout,
+                })
+            }
         }
     }
 
@@ -305,7 +312,8 @@ impl Handler {
                     let text = format!("chaincode {} is already registered", self.name());
                     self.reply_error(&msg, text).await
                 }
-                Some(MessageType::InvokeChaincode) => {
+                Some(kind @ MessageType::InvokeChaincode) => {
+                    let meter = self.meter(kind, &msg);
                     // A call waits for another chaincode, so it runs on its own task; at most
                     // `max_concurrent_requests` at once, further calls are refused rather than
                     // waited for (waiting here would stop the replies they depend on).
@@ -323,12 +331,18 @@ impl Handler {
                                         "internal error in the peer while calling the chaincode",
                                     ),
                                 };
+                                if let Some(meter) = meter {
+                                    meter.done(reply.kind() == Some(MessageType::Response));
+                                }
                                 handler.reply(reply).await;
                                 drop(permit);
                             });
                             true
                         }
                         Err(_) => {
+                            if let Some(meter) = meter {
+                                meter.done(false);
+                            }
                             let text = format!(
                                 "too many chaincode-to-chaincode calls in flight on chaincode {} (at most {})",
                                 self.name(),
@@ -339,6 +353,7 @@ impl Handler {
                     }
                 }
                 Some(kind) if requests::is_request(kind) => {
+                    let meter = self.meter(kind, &msg);
                     // State requests are short, synchronous ledger calls: served in order
                     // right here, which saves a task hand-off per round trip. A panic in a
                     // ledger becomes an ERROR reply, not a dead stream.
@@ -347,6 +362,9 @@ impl Handler {
                             tracing::error!(chaincode = self.name(), txid = %msg.txid, "serving {} panicked", msg.kind_name());
                             ChaincodeMessage::error_reply(&msg, format!("internal error in the peer serving {}", msg.kind_name()))
                         });
+                    if let Some(meter) = meter {
+                        meter.done(reply.kind() == Some(MessageType::Response));
+                    }
                     self.reply(reply).await
                 }
                 _ => {
@@ -361,6 +379,12 @@ impl Handler {
                 return Some("the chaincode does not read its replies".into());
             }
         }
+    }
+
+    /// Counts a request from the chaincode, when metrics are on.
+    fn meter(&self, kind: MessageType, msg: &ChaincodeMessage) -> Option<ShimRequest> {
+        let metrics = self.metrics.as_ref()?;
+        Some(metrics.shim_request(kind, &msg.channel_id, self.name()))
     }
 
     /// The stream ended: fail running transactions and leave the registry.
@@ -392,6 +416,7 @@ pub(crate) async fn handle_stream(
         )),
         origin,
         close: Notify::new(),
+        metrics: support.metrics.clone(),
     });
     handler.process(stream.receiver).await;
 }
