@@ -29,7 +29,13 @@ use crate::{
 struct Launched {
     def: ChaincodeDefinition,
     container_type: String,
+    /// Which launch this is: a chaincode that ends after a stop (its entry gone, or taken by a
+    /// later launch) was stopped; one that ends while its entry stands ended on its own.
+    launch: u64,
 }
+
+/// Numbers launches.
+static LAUNCHES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
 /// Completes when the started chaincode ended (its process exited, its connection closed),
 /// with the error that says so.
@@ -43,7 +49,7 @@ pub(crate) struct RuntimeLauncher {
     /// Where streams the peer dials go (chaincode servers).
     streams: Arc<dyn ChaincodeStreamHandler>,
     /// What this peer started, by registered name, so stop and shutdown find it.
-    launched: Mutex<HashMap<String, Launched>>,
+    launched: Arc<Mutex<HashMap<String, Launched>>>,
     metrics: Option<Arc<Metrics>>,
 }
 
@@ -60,7 +66,7 @@ impl RuntimeLauncher {
             registry,
             runtime,
             streams,
-            launched: Mutex::new(HashMap::new()),
+            launched: Arc::new(Mutex::new(HashMap::new())),
             metrics,
         }
     }
@@ -142,11 +148,13 @@ impl RuntimeLauncher {
     ) -> Result<(), Arc<Error>> {
         // Building has its own bound, chaincode.installTimeout.
         let container_type = self.runtime.build(def).await.map_err(Arc::new)?;
+        let launch = LAUNCHES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         self.launched().insert(
             def.ccid.registered_name(),
             Launched {
                 def: def.clone(),
                 container_type: container_type.clone(),
+                launch,
             },
         );
         // The startup timeout covers starting too: a daemon that hangs, a server to dial.
@@ -181,12 +189,23 @@ impl RuntimeLauncher {
                 if let Some(metrics) = &running {
                     metrics.chaincode_started(&container_type);
                 }
+                let launched = Arc::clone(&self.launched);
                 tokio::spawn(async move {
                     let why = ended.await;
                     if let Some(metrics) = running {
                         metrics.chaincode_ended(&container_type);
                     }
-                    tracing::info!(chaincode = %name, reason = %why.report(), "chaincode ended");
+                    let stopped = launched
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .get(&name)
+                        .is_none_or(|l| l.launch != launch);
+                    if stopped {
+                        tracing::info!(chaincode = %name, "chaincode stopped");
+                    } else {
+                        // Exited on its own or killed: its exit code and last output say why.
+                        tracing::warn!(chaincode = %name, reason = %why.report(), "chaincode ended on its own");
+                    }
                 });
                 outcome
             }

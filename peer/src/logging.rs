@@ -10,6 +10,7 @@
 
 use std::sync::{Mutex, OnceLock};
 
+use tracing_subscriber::Layer;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{EnvFilter, Registry, reload};
@@ -190,9 +191,20 @@ pub fn init(default: &str) {
     };
     let filter = EnvFilter::try_new(&directives).unwrap_or_else(|_| EnvFilter::new(default));
     let (filter, handle) = reload::Layer::new(filter);
-    let output = tracing_subscriber::fmt::layer()
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_writer(std::io::stderr);
+    // `FABRIC_LOGGING_FORMAT=json`: one JSON object per line, as Fabric's json format; any
+    // other value (Fabric's format templates) keeps the text format.
+    let json = std::env::var("FABRIC_LOGGING_FORMAT").is_ok_and(|f| f.eq_ignore_ascii_case("json"));
+    let output = if json {
+        tracing_subscriber::fmt::layer()
+            .json()
+            .with_writer(std::io::stderr)
+            .boxed()
+    } else {
+        tracing_subscriber::fmt::layer()
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .with_writer(std::io::stderr)
+            .boxed()
+    };
     if tracing_subscriber::registry()
         .with(filter)
         .with(output)

@@ -397,7 +397,13 @@ fn fabric_sample_core_yaml_through_fabric_cfg_path() {
 
     // The file's values took effect: the peer's id, its data folder (relative to the file,
     // not to the working directory), its development MSP there.
-    let log = peer.log();
+    // The admin port answers as soon as it is bound, a moment before the start line.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let mut log = peer.log();
+    while !log.contains("peer started") && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        log = peer.log();
+    }
     let started = log
         .lines()
         .find(|l| l.contains("peer started"))

@@ -554,7 +554,7 @@ fn one_process_per_package_serves_every_channel() {
     let peer = PeerProcess::start(&dir.path().join("peer"), &[], &[]);
     let id = install(
         &peer,
-        &package(&peer, dir.path(), "kv", &kv_chaincode(), "binary"),
+        &package(&peer, dir.path(), "kv_channels", &kv_chaincode(), "binary"),
     );
     approve_and_commit(&peer, "mychannel", "kv", "1", 1, &id, &[]);
     approve_and_commit(&peer, "other", "assets", "1", 1, &id, &[]);
@@ -593,7 +593,7 @@ fn private_data_only_in_the_definitions_collections() {
     let peer = PeerProcess::start(&dir.path().join("peer"), &[], &[]);
     let id = install(
         &peer,
-        &package(&peer, dir.path(), "kv", &kv_chaincode(), "binary"),
+        &package(&peer, dir.path(), "kv_private", &kv_chaincode(), "binary"),
     );
     let collections = dir.path().join("collections.json");
     std::fs::write(
@@ -681,7 +681,10 @@ fn a_committed_definition_takes_over_from_a_1_4_instantiation() {
     install_1_4(&peer, "kv", "1", kv.to_str().unwrap()).ok();
     instantiate_1_4(&peer, "kv", "1", r#"{"Args":["init","seed","1.4"]}"#).ok();
     assert!(query(&peer, "mychannel", "kv", r#"{"Args":["whoami"]}"#).contains("mspid"));
-    let id = install(&peer, &package(&peer, dir.path(), "kv_2", &kv, "binary"));
+    let id = install(
+        &peer,
+        &package(&peer, dir.path(), "kv_migrated", &kv, "binary"),
+    );
     approve_and_commit(&peer, "mychannel", "kv", "2", 1, &id, &[]);
     // The 2.x package serves the name now, over the same state.
     assert_eq!(
@@ -1213,7 +1216,7 @@ fn a_signed_proposal_that_changes_something_is_used_once() {
     let peer = PeerProcess::start(&dir.path().join("peer"), &[], &[]);
     let id = install(
         &peer,
-        &package(&peer, dir.path(), "kv", &kv_chaincode(), "binary"),
+        &package(&peer, dir.path(), "kv_replay", &kv_chaincode(), "binary"),
     );
     let identity = peer::identity::Identity::load(&peer.data.join("msp"), "SampleOrg").unwrap();
     let args = proto::lifecycle::ApproveChaincodeDefinitionForMyOrgArgs {

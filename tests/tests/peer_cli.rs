@@ -181,6 +181,18 @@ fn the_rust_chaincode_through_the_cli_and_a_restart() {
             .stdout
             .contains("Running: no")
     );
+    // A stop is an INFO line, not a warning.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while !peer.log().contains("chaincode stopped") && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let log = peer.log();
+    assert!(
+        log.lines()
+            .any(|l| l.contains(" INFO ") && l.contains("chaincode stopped")),
+        "{log}"
+    );
+    assert!(!log.contains("ended on its own"), "{log}");
     // The transient map reaches the chaincode; another MSP folder, given by flag, signs.
     let secret = peer
         .cli(&[
@@ -981,4 +993,98 @@ fn external_builders_from_core_yaml_and_from_json_in_the_environment() {
     let stderr = String::from_utf8_lossy(&std::mem::take(&mut bad.stderr)).into_owned();
     assert!(stderr.contains("chaincode.externalBuilders[0]"), "{stderr}");
     assert!(stderr.contains("needs an absolute path"), "{stderr}");
+}
+
+#[test]
+fn transactions_and_a_killed_chaincode_in_the_log_as_json() {
+    let dir = tempfile::tempdir().unwrap();
+    let peer = PeerProcess::start(dir.path(), &[("FABRIC_LOGGING_FORMAT", "json")], &[]);
+    install_and_instantiate(&peer, "kv", "binary", &kv_path());
+    let ok = peer
+        .cli(&[
+            "chaincode",
+            "invoke",
+            "-n",
+            "kv",
+            "-c",
+            r#"{"Args":["put","k","v"]}"#,
+        ])
+        .ok();
+    let txid = ok
+        .stderr
+        .split("txid:")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .unwrap()
+        .to_owned();
+    peer.cli(&[
+        "chaincode",
+        "invoke",
+        "-n",
+        "kv",
+        "-c",
+        r#"{"Args":["fail","on purpose"]}"#,
+    ])
+    .failed();
+    let lines = |log: &str| -> Vec<serde_json::Value> {
+        log.lines()
+            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+            .collect()
+    };
+    // One INFO line per transaction: channel, short tx id, chaincode, duration, outcome.
+    let transactions: Vec<serde_json::Value> = lines(&peer.log())
+        .into_iter()
+        .filter(|l| l["fields"]["message"] == "transaction")
+        .collect();
+    let committed = transactions
+        .iter()
+        .find(|l| l["fields"]["txid"] == txid[..8])
+        .unwrap_or_else(|| panic!("no line for {txid}: {transactions:?}"));
+    assert_eq!(committed["level"], "INFO");
+    assert_eq!(committed["fields"]["channel"], "\"mychannel\"");
+    assert_eq!(committed["fields"]["chaincode"], "\"kv\"");
+    assert!(committed["fields"]["duration_ms"].is_u64(), "{committed}");
+    assert!(
+        committed["fields"]["outcome"]
+            .as_str()
+            .unwrap()
+            .starts_with("committed at height"),
+        "{committed}"
+    );
+    assert!(
+        transactions
+            .iter()
+            .any(|l| l["fields"]["outcome"] == "chaincode error 500: on purpose"),
+        "{transactions:?}"
+    );
+    // A chaincode killed from outside: a WARN with its exit code.
+    // This peer's kv (other tests run kv:1 too).
+    let children = children_of(peer.pid());
+    let pids: Vec<u32> = tests::env::processes_with_env("CORE_CHAINCODE_ID_NAME", "kv:1")
+        .into_iter()
+        .filter(|pid| children.contains(pid))
+        .collect();
+    assert_eq!(pids.len(), 1);
+    std::process::Command::new("kill")
+        .args(["-9", &pids[0].to_string()])
+        .status()
+        .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let warned = loop {
+        let found = lines(&peer.log()).into_iter().find(|l| {
+            l["level"] == "WARN" && l["fields"]["message"] == "chaincode ended on its own"
+        });
+        if let Some(line) = found {
+            break line;
+        }
+        assert!(std::time::Instant::now() < deadline, "{}", peer.log());
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(
+        warned["fields"]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("exited with 137"),
+        "{warned}"
+    );
 }
